@@ -1,0 +1,116 @@
+package registry
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// DigestYAML returns the canonical digest of an artifact file: a SHA-256 of
+// its content without `version`, with defaults made explicit, so key order,
+// comments, quoting and block or flow style do not change it.
+func DigestYAML(data []byte) (string, error) {
+	c, err := Canonical(data)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(c)
+	return "sha256:" + hex.EncodeToString(sum[:]), nil
+}
+
+// Canonical returns the canonical JSON form the digest is computed over.
+func Canonical(data []byte) ([]byte, error) {
+	var v any
+	if err := yaml.Unmarshal(data, &v); err != nil {
+		return nil, err
+	}
+	m, ok := normalize(v).(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("artifact is not a mapping")
+	}
+	delete(m, "version")
+	if p, _ := m["provider"].(string); p == "" {
+		m["provider"] = "openai"
+	}
+	if _, ok := m["golden_set"]; !ok {
+		if name, ok := m["name"].(string); ok {
+			m["golden_set"] = GoldenDir + "/" + name
+		}
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(m); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
+
+// normalize turns decoded YAML into values whose JSON encoding is canonical:
+// string keys (encoding/json sorts them) and numbers in one spelling.
+func normalize(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, val := range x {
+			out[k] = normalize(val)
+		}
+		return out
+	case map[any]any:
+		out := make(map[string]any, len(x))
+		for k, val := range x {
+			out[fmt.Sprint(k)] = normalize(val)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, val := range x {
+			out[i] = normalize(val)
+		}
+		return out
+	case int:
+		return json.Number(strconv.Itoa(x))
+	case int64:
+		return json.Number(strconv.FormatInt(x, 10))
+	case uint64:
+		return json.Number(strconv.FormatUint(x, 10))
+	case float64:
+		if x == math.Trunc(x) && math.Abs(x) < 1e15 {
+			return json.Number(strconv.FormatInt(int64(x), 10))
+		}
+		if math.IsInf(x, 0) || math.IsNaN(x) {
+			return strconv.FormatFloat(x, 'g', -1, 64)
+		}
+		return json.Number(strconv.FormatFloat(x, 'g', -1, 64))
+	case time.Time:
+		return x.UTC().Format(time.RFC3339Nano)
+	}
+	return v
+}
+
+// digestBytes hashes a sequence of byte strings, length-prefixed so that
+// boundaries cannot shift between parts.
+func digestBytes(parts ...[]byte) string {
+	h := sha256.New()
+	for _, p := range parts {
+		fmt.Fprintf(h, "%d:", len(p))
+		h.Write(p)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// ShortDigest is the first 12 hex digits of a digest, for display.
+func ShortDigest(d string) string {
+	const prefix = "sha256:"
+	if len(d) > len(prefix)+12 {
+		return d[len(prefix) : len(prefix)+12]
+	}
+	return d
+}
