@@ -90,6 +90,10 @@ func normalize(v any) any {
 		}
 		return json.Number(strconv.FormatFloat(x, 'g', -1, 64))
 	case time.Time:
+		// An unquoted date decodes as a timestamp; quoting it must not change the digest.
+		if x.Equal(x.Truncate(24*time.Hour)) && x.Location() == time.UTC {
+			return x.Format(time.DateOnly)
+		}
 		return x.UTC().Format(time.RFC3339Nano)
 	}
 	return v

@@ -21,7 +21,13 @@ import (
 type strict struct {
 	path     string
 	problems *Problems
+	// work bounds the nodes visited per document, so alias bombs and
+	// self-referencing aliases end with a problem instead of a hang.
+	work *int
 }
+
+// maxWork is the most nodes one document may expand to through aliases.
+const maxWork = 200000
 
 var (
 	nodeType        = reflect.TypeOf(yaml.Node{})
@@ -39,6 +45,11 @@ func parseYAML(path string, data []byte, ps *Problems) *yaml.Node {
 		if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
 			line, _ = strconv.Atoi(m[1])
 			msg = strings.TrimPrefix(msg, m[0])
+			// For unclosed flow collections yaml.v3 reports the context mark,
+			// which is zero-based; shift it to the line the collection opens on.
+			if strings.HasPrefix(msg, "did not find expected") {
+				line++
+			}
 		}
 		*ps = append(*ps, Problem{Path: path, Line: line, Col: 1, Message: "invalid YAML: " + msg})
 		return nil
@@ -53,6 +64,8 @@ var yamlLineRE = regexp.MustCompile(`^line (\d+): `)
 
 // decode fills out (a pointer) from the document or value node n.
 func (d strict) decode(n *yaml.Node, out any) {
+	work := 0
+	d.work = &work
 	d.value(n, reflect.ValueOf(out).Elem())
 }
 
@@ -63,6 +76,13 @@ func (d strict) fail(n *yaml.Node, format string, args ...any) {
 func (d strict) value(n *yaml.Node, v reflect.Value) {
 	for n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
 		n = n.Content[0]
+	}
+	*d.work++
+	if *d.work == maxWork {
+		d.fail(n, "document too large after expanding aliases")
+	}
+	if *d.work >= maxWork {
+		return
 	}
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias

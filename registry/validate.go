@@ -236,15 +236,27 @@ func validateArtifact(r *Repo, a *Artifact) {
 		ps.add(p, at("golden_set"), "golden set %s has no cases", dir)
 	}
 	vars := TemplateVars(a.Templates["user"] + "\n" + a.Templates["system"] + "\n" + a.SystemPrompt)
-	for _, c := range gs.Cases {
-		for _, v := range vars {
-			if v == ContextVar {
-				continue
-			}
+	for _, v := range vars {
+		if v == ContextVar {
+			continue
+		}
+		var missing []*Case
+		for _, c := range gs.Cases {
 			if _, ok := c.Vars[v]; !ok {
-				ps.add(c.File, c.Node, "case %q does not provide var %q, which %s uses in its templates", c.ID, v, p)
+				missing = append(missing, c)
 			}
 		}
+		// When no case provides the variable the template is the mistake;
+		// point there once instead of at every case.
+		if len(missing) == len(gs.Cases) && len(missing) > 1 {
+			ps.add(p, at("templates"), "template uses {{%s}}, which no case in %s provides (add it to each case's vars)", v, dir)
+			continue
+		}
+		for _, c := range missing {
+			ps.add(c.File, fieldNode(c.Node, "vars"), "case %q does not provide var %q, which %s uses in its templates", c.ID, v, p)
+		}
+	}
+	for _, c := range gs.Cases {
 		if c.Expect.JSONSchema && a.OutputSchema == nil {
 			ps.add(c.File, fieldValue(c.Expect.Node, "json_schema"), "case %q expects json_schema, but %s has no output_schema", c.ID, p)
 		}
