@@ -21,9 +21,8 @@ import (
 // is compiled once, and each case's needles and regexes are prepared once
 // and reused for every repeat and both sides. It is safe for concurrent use.
 type Checker struct {
-	schema    *jsonschema.Schema // nil when the artifact has no output_schema
-	schemaErr error              // why the output_schema did not compile
-	cases     sync.Map           // *registry.Case → *preparedCase
+	schema *jsonschema.Schema // nil when the artifact has no output_schema
+	cases  sync.Map           // *registry.Case → *preparedCase
 }
 
 // preparedCase holds what Check needs for one case, built once. The failure
@@ -47,17 +46,15 @@ type compiledRegex struct {
 	label string
 }
 
-// NewChecker compiles the artifact's output_schema. An artifact whose
-// schema does not compile is reported as an error here, since every
-// json_schema criterion would otherwise fail for a reason that is not the
-// model's.
+// NewChecker compiles the artifact's output_schema. A schema that does not
+// compile is an error of the artifact, not of the model, so it stops here
+// rather than failing every json_schema criterion.
 func NewChecker(a *registry.Artifact) (*Checker, error) {
 	ch := &Checker{}
 	if a != nil && len(a.OutputSchema) > 0 {
 		s, err := registry.CompileSchema(a.OutputSchema)
 		if err != nil {
-			ch.schemaErr = err
-			return ch, fmt.Errorf("compile output_schema of %s: %w", a.Name, err)
+			return nil, fmt.Errorf("compile output_schema of %s: %w", a.Name, err)
 		}
 		ch.schema = s
 	}
@@ -155,12 +152,9 @@ func (ch *Checker) Check(c *registry.Case, output string) (failed []string) {
 // checkSchema returns "" when output is JSON that satisfies the schema, or
 // the failure. With no output_schema the criterion asks only for JSON.
 func (ch *Checker) checkSchema(output string) string {
-	if ch.schemaErr != nil {
-		return "json_schema: output_schema does not compile"
-	}
 	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(StripJSONFence(output)))
 	if err != nil {
-		return "json_schema: not JSON"
+		return "json_schema: not JSON (" + err.Error() + ")"
 	}
 	if ch.schema == nil {
 		return ""
@@ -226,6 +220,9 @@ func schemaFailure(err error) string {
 	return out
 }
 
+// pointerEscaper escapes a JSON Pointer reference token (RFC 6901).
+var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")
+
 func leafMessage(e *jsonschema.ValidationError) string {
 	var text string
 	if t, ok := e.ErrorKind.(*kind.Type); ok {
@@ -239,7 +236,7 @@ func leafMessage(e *jsonschema.ValidationError) string {
 	var b strings.Builder
 	for _, tok := range e.InstanceLocation {
 		b.WriteByte('/')
-		b.WriteString(strings.NewReplacer("~", "~0", "/", "~1").Replace(tok))
+		b.WriteString(pointerEscaper.Replace(tok))
 	}
 	return b.String() + ": " + text
 }

@@ -29,19 +29,19 @@ func McNemarExact(b, c int) float64 {
 		return 1
 	}
 	logHalfN := float64(n) * math.Log(0.5)
-	lgN := lgamma(float64(n + 1))
+	lgN := logGamma(float64(n + 1))
 	// log-sum-exp over i = 0..k of log C(n, i) + n·log ½; the largest term is i = k.
-	maxTerm := lgN - lgamma(float64(k+1)) - lgamma(float64(n-k+1)) + logHalfN
+	maxTerm := lgN - logGamma(float64(k+1)) - logGamma(float64(n-k+1)) + logHalfN
 	sum := 0.0
 	for i := 0; i <= k; i++ {
-		t := lgN - lgamma(float64(i+1)) - lgamma(float64(n-i+1)) + logHalfN
+		t := lgN - logGamma(float64(i+1)) - logGamma(float64(n-i+1)) + logHalfN
 		sum += math.Exp(t - maxTerm)
 	}
 	p := 2 * math.Exp(maxTerm+math.Log(sum))
 	return math.Min(1, p)
 }
 
-func lgamma(x float64) float64 {
+func logGamma(x float64) float64 {
 	v, _ := math.Lgamma(x)
 	return v
 }
@@ -153,14 +153,85 @@ func (a Agreement) Kappa() float64 {
 }
 
 // TPR is the share of human-passed outputs the judge also passed.
-func (a Agreement) TPR() float64 { return ratio(a.TP, a.TP+a.FN) }
+func (a Agreement) TPR() float64 { return safeRatio(a.TP, a.TP+a.FN) }
 
 // TNR is the share of human-failed outputs the judge also failed.
-func (a Agreement) TNR() float64 { return ratio(a.TN, a.TN+a.FP) }
+func (a Agreement) TNR() float64 { return safeRatio(a.TN, a.TN+a.FP) }
 
-func ratio(num, den int) float64 {
+func safeRatio(num, den int) float64 {
 	if den == 0 {
 		return 0
 	}
 	return float64(num) / float64(den)
+}
+
+// Stratum is one case's paired repeats in a comparison: N repeats gave a
+// verdict on both sides, BasePass and HeadPass of them passed on each side.
+type Stratum struct {
+	N, BasePass, HeadPass int
+}
+
+// StratifiedExact is the exact conditional test that base and head have the
+// same pass probability in every stratum (case), for independent repeats.
+// Under that hypothesis a case's 2N verdicts are exchangeable, so given
+// their total s the head's passes follow Hypergeometric(2N, s, N); the
+// statistic is the head's total passes, whose null distribution is the
+// convolution of those hypergeometrics. The p-value is two-sided (twice the
+// smaller tail, capped at 1), like McNemarExact, which it equals when every
+// N is 1.
+//
+// minP is the smallest p-value these margins allow: when it is not below
+// alpha no outcome could have been significant, which is "insufficient
+// evidence" rather than "not significant".
+func StratifiedExact(strata []Stratum) (p, minP float64) {
+	dist := []float64{1} // dist[k]: P(informative head passes sum to lo+k)
+	lo, observed := 0, 0
+	for _, s := range strata {
+		total := s.BasePass + s.HeadPass
+		hmin, hmax := max(0, total-s.N), min(total, s.N)
+		if s.N <= 0 || hmin == hmax {
+			continue // every arrangement gives the same head count: no information
+		}
+		pmf := hypergeometric(2*s.N, total, s.N, hmin, hmax)
+		next := make([]float64, len(dist)+hmax-hmin)
+		for i, a := range dist {
+			if a == 0 {
+				continue
+			}
+			for j, b := range pmf {
+				next[i+j] += a * b
+			}
+		}
+		dist = next
+		lo += hmin
+		observed += s.HeadPass
+	}
+	k := observed - lo
+	var lower, upper float64
+	for i, v := range dist {
+		if i <= k {
+			lower += v
+		}
+		if i >= k {
+			upper += v
+		}
+	}
+	p = math.Min(1, 2*math.Min(lower, upper))
+	minP = math.Min(1, 2*math.Min(dist[0], dist[len(dist)-1]))
+	return p, minP
+}
+
+// hypergeometric returns P(X = h) for h in [hmin, hmax], X the successes in
+// n draws without replacement from a population of size pop holding k
+// successes.
+func hypergeometric(pop, k, n, hmin, hmax int) []float64 {
+	logC := func(a, b int) float64 {
+		return logGamma(float64(a+1)) - logGamma(float64(b+1)) - logGamma(float64(a-b+1))
+	}
+	den := logC(pop, n)
+	out := make([]float64, hmax-hmin+1)
+	for h := hmin; h <= hmax; h++ {
+		out[h-hmin] = math.Exp(logC(k, h) + logC(pop-k, n-h) - den)
+	}
+	return out
 }

@@ -40,6 +40,21 @@ func TemplateVars(tmpl string) []string {
 	return out
 }
 
+// Fill replaces each {{var}} in tmpl with its value. Unknown variables stay
+// as written: validation reports them before anything runs.
+func Fill(tmpl string, vars map[string]string) string {
+	if !strings.Contains(tmpl, "{{") {
+		return tmpl
+	}
+	return templateVarRE.ReplaceAllStringFunc(tmpl, func(m string) string {
+		name := strings.TrimSpace(m[2 : len(m)-2])
+		if v, ok := vars[name]; ok {
+			return v
+		}
+		return m
+	})
+}
+
 // ContextVar is filled from a case's `context` rather than its vars.
 const ContextVar = "context"
 

@@ -78,6 +78,7 @@ type limits struct {
 	worse         int // worse examples shown per artifact; -1: all
 	better        int // better cases listed per artifact; -1: all
 	problems      int // problems listed; -1: all
+	categories    int // category rows per artifact; -1: all
 	promptDiff    bool
 	configDiff    bool
 	errorExamples bool
@@ -87,9 +88,9 @@ type limits struct {
 // a readable sample and points at the check run for the rest.
 func startLimits(full bool) limits {
 	if full {
-		return limits{worse: -1, better: -1, problems: -1, promptDiff: true, configDiff: true, errorExamples: true}
+		return limits{worse: -1, better: -1, problems: -1, categories: -1, promptDiff: true, configDiff: true, errorExamples: true}
 	}
-	return limits{outputRunes: 2000, worse: 25, better: 30, problems: -1, promptDiff: true, configDiff: true, errorExamples: true}
+	return limits{outputRunes: 2000, worse: 25, better: 30, problems: -1, categories: -1, promptDiff: true, configDiff: true, errorExamples: true}
 }
 
 // fit tightens the limits one step at a time, in the order in which losing
@@ -137,6 +138,9 @@ func fit(r *evaluator.Report, opts Options, lim limits, maxChars int) string {
 		func() { lim.promptDiff = false },
 		func() { lim.configDiff, lim.errorExamples = false, false },
 		func() { lim.problems = 20 },
+		// Only a golden set with hundreds of categories gets here: keep the
+		// rows that matter and the Overall row rather than cut the table.
+		func() { lim.categories = 50 },
 	}
 	for _, step := range steps {
 		step()
@@ -169,10 +173,11 @@ func renderParts(r *evaluator.Report, opts Options, lim limits) (body, footer st
 	return body, b.String()
 }
 
-// hardCut is the last resort, for reports with more categories or problems
-// than any comment can hold: it cuts the body at a line boundary and keeps
-// the verdict at the top and "What happens next" at the bottom. With every
-// collapsible part already gone, no code block or <details> is left open.
+// hardCut is the last resort, for reports too large even with every list at
+// its shortest (dozens of artifacts): it cuts the body at a line boundary and
+// keeps the verdict at the top and "What happens next" at the bottom. With
+// every collapsible part already gone, no code block or <details> is left
+// open.
 func hardCut(r *evaluator.Report, opts Options, lim limits, maxChars int) string {
 	body, footer := renderParts(r, opts, lim)
 	note := "_… the rest of this report does not fit in a comment"
