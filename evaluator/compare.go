@@ -85,8 +85,8 @@ func (l limits) dropPP(category string) float64 {
 	return l.defaultDropPP
 }
 
-// caseRuns is one case's outcomes on both sides, indexed by repeat; a nil
-// entry is a missing outcome.
+// caseRuns is one case's outcomes on both sides, indexed by repeat. Missing
+// outcomes are filled in as errors; base is nil for a new artifact.
 type caseRuns struct {
 	c          *registry.Case
 	category   string
@@ -96,21 +96,22 @@ type caseRuns struct {
 // Compare pairs the baseline's and the candidate's outcomes case by case
 // and repeat by repeat, and decides the gate for one artifact.
 //
-// Statistics. Each (case, repeat) where both sides gave a verdict is one
-// pair, and a category's change is tested with the exact McNemar test on
-// its discordant pairs. Repeats are separate requests sampled independently
-// (Request.Repeat keeps them apart in the cache), so given the golden set,
-// under no change each discordant pair is a fair coin whichever case it
-// comes from, and the test is exact: it asks whether the artifact got worse
-// on these cases, which is what the gate is for. Repeats are what let a few
-// cases that break reliably (3 of 3 repeats) count as evidence. That
-// reasoning fails when repeats are copies (temperature 0 with a fixed seed):
-// the report then says so, see repeatsNote.
-//
-// The categories form one family of tests: the significance that makes a
-// category Regressed is judged on Holm-adjusted p-values, so adding
-// categories does not add false alarms. CategoryDelta.PValue is the
-// adjusted value; with one category it is the plain McNemar p.
+// Statistics. Each (case, repeat) where both sides gave a verdict is a
+// pair; pass rates and deltas count those pairs. Whether a category's change
+// is real is tested with StratifiedExact, cases as strata: repeats are
+// separate requests sampled independently (Request.Repeat keeps them apart
+// in the cache), so under no change a case's verdicts on both sides are
+// exchangeable, and the test is exact given the golden set whatever each
+// case's own pass rate. It asks whether the artifact got worse on these
+// cases, which is the gate's question. It uses repeats as evidence without
+// counting them as independent cases: a case that fails 3 of 3 repeats
+// after passing 3 of 3 counts for much more than a flaky case that moved by
+// one, while noise spread over many flaky cases does not add up to a
+// regression. With repeats: 1 it is the exact McNemar test. The reasoning
+// fails when repeats are copies (temperature 0 with a fixed seed): the
+// report then says so, see repeatsNote. Regressions are called one-sided
+// with the categories and the overall rate as one Holm-adjusted family, see
+// categoryDeltas, so more categories do not mean more false alarms.
 //
 // Verdict. Fail when a category regressed (its drop exceeds its threshold
 // and is significant), when the overall pass rate dropped beyond
@@ -119,6 +120,10 @@ type caseRuns struct {
 // rate exceeds max_error_rate, the run budget was spent, or a side has no
 // usable samples. A failure outranks inconclusive: missing data cannot
 // undo a regression measured on the data that is there. Pass otherwise.
+//
+// A new artifact (Base nil) has nothing to regress from: it passes unless
+// its own errors or the budget make the run inconclusive, and the reasons
+// give its pass rate for the reviewer to judge.
 func Compare(in CompareInput) *ArtifactReport {
 	lim := gateLimits(in.Gate)
 	repeats := max(in.Repeats, 1)
@@ -221,12 +226,13 @@ type tally struct {
 	cases              int
 	samples            int // pairs with a verdict on both sides (head verdicts for a new artifact)
 	basePass, headPass int
-	worse, better      int // discordant pairs: passed only on base, only on head
 	baseErrs, headErrs int
+	strata             []Stratum // per case, over its paired repeats
 }
 
 func (t *tally) add(cr *caseRuns, hasBase bool) {
 	t.cases++
+	st := Stratum{}
 	for rep, h := range cr.head {
 		if !h.OK() {
 			t.headErrs++
@@ -247,20 +253,34 @@ func (t *tally) add(cr *caseRuns, hasBase bool) {
 		if !b.OK() || !h.OK() {
 			continue
 		}
-		t.samples++
+		st.N++
 		if b.Pass {
-			t.basePass++
+			st.BasePass++
 		}
 		if h.Pass {
-			t.headPass++
-		}
-		switch {
-		case b.Pass && !h.Pass:
-			t.worse++
-		case !b.Pass && h.Pass:
-			t.better++
+			st.HeadPass++
 		}
 	}
+	t.samples += st.N
+	t.basePass += st.BasePass
+	t.headPass += st.HeadPass
+	if hasBase {
+		t.strata = append(t.strata, st)
+	}
+}
+
+// test returns the one-sided p-values that the head is worse and that it
+// is better, the smallest one-sided p-value the data's margins allow, and
+// whether any case's pass count moved.
+func (t *tally) test() (pWorse, pBetter, minP float64, changed bool) {
+	for _, s := range t.strata {
+		if s.BasePass != s.HeadPass {
+			changed = true
+			break
+		}
+	}
+	pWorse, pBetter, minP = StratifiedExact(t.strata)
+	return pWorse, pBetter, minP, changed
 }
 
 func (t *tally) delta(name string, thresholdPP float64, hasBase bool) CategoryDelta {
@@ -272,28 +292,25 @@ func (t *tally) delta(name string, thresholdPP float64, hasBase bool) CategoryDe
 		BaseErrors:  t.baseErrs,
 		HeadErrors:  t.headErrs,
 		PValue:      1,
+		Evidence:    Insufficient,
 	}
 	if t.samples > 0 {
-		d.BasePassRate = float64(t.basePass) / float64(t.samples)
 		d.HeadPassRate = float64(t.headPass) / float64(t.samples)
+		if hasBase {
+			d.BasePassRate = float64(t.basePass) / float64(t.samples)
+			d.DeltaPP = 100 * (d.HeadPassRate - d.BasePassRate)
+		}
 	}
-	if !hasBase {
-		d.BasePassRate = 0
-		d.Evidence = Insufficient
-		return d
-	}
-	d.DeltaPP = 100 * (d.HeadPassRate - d.BasePassRate)
-	d.PValue = McNemarExact(t.worse, t.better)
-	d.Evidence = evidence(t.worse, t.better, d.PValue)
 	return d
 }
 
-// evidence grades a paired comparison from its discordant pairs.
-func evidence(worse, better int, p float64) Evidence {
+// evidence grades a change: no case moved, too few moved for the test to
+// ever reach significance, or the adjusted p-value against Alpha.
+func evidence(changed bool, minP, p float64) Evidence {
 	switch {
-	case worse+better == 0:
+	case !changed:
 		return NoChange
-	case worse+better < MinDiscordant(Alpha):
+	case minP >= Alpha:
 		return Insufficient
 	case p < Alpha:
 		return Significant
@@ -301,9 +318,19 @@ func evidence(worse, better int, p float64) Evidence {
 	return NotSignificant
 }
 
+// categoryDeltas tests each category and the whole set.
+//
+// The gate fails on drops only, so a regression is called by a one-sided
+// test that the head is worse. The tests of one direction form a family
+// (every category, plus overall when there is more than one category),
+// Holm-adjusted so that the chance of calling any regression in a PR that
+// changed nothing stays within Alpha however many categories there are.
+// Improvements are a family of their own and never fail the gate.
+// PValue is the adjusted one-sided p-value in the direction the pass rate
+// moved (the smaller of the two when it did not move).
 func categoryDeltas(runs []*caseRuns, lim limits, hasBase bool) ([]CategoryDelta, CategoryDelta) {
 	byCat := map[string]*tally{}
-	var all tally
+	all := &tally{}
 	for _, cr := range runs {
 		t := byCat[cr.category]
 		if t == nil {
@@ -315,22 +342,49 @@ func categoryDeltas(runs []*caseRuns, lim limits, hasBase bool) ([]CategoryDelta
 	}
 	names := slices.Sorted(maps.Keys(byCat))
 	cats := make([]CategoryDelta, 0, len(names))
-	raw := make([]float64, 0, len(names))
+	tallies := make([]*tally, 0, len(names)+1)
 	for _, name := range names {
-		d := byCat[name].delta(name, lim.dropPP(name), hasBase)
-		cats = append(cats, d)
-		raw = append(raw, d.PValue)
-	}
-	if hasBase {
-		for i, p := range Holm(raw) {
-			t := byCat[cats[i].Name]
-			cats[i].PValue = p
-			cats[i].Evidence = evidence(t.worse, t.better, p)
-			cats[i].Regressed = -cats[i].DeltaPP > cats[i].ThresholdPP && cats[i].Evidence == Significant
-		}
+		cats = append(cats, byCat[name].delta(name, lim.dropPP(name), hasBase))
+		tallies = append(tallies, byCat[name])
 	}
 	overall := all.delta("overall", lim.overallDropPP, hasBase)
-	overall.Regressed = hasBase && -overall.DeltaPP > overall.ThresholdPP && overall.Evidence == Significant
+	if !hasBase {
+		return cats, overall
+	}
+
+	deltas := make([]*CategoryDelta, 0, len(cats)+1)
+	for i := range cats {
+		deltas = append(deltas, &cats[i])
+	}
+	if len(cats) != 1 {
+		deltas = append(deltas, &overall)
+		tallies = append(tallies, all)
+	}
+	worse := make([]float64, len(deltas))
+	better := make([]float64, len(deltas))
+	minPs := make([]float64, len(deltas))
+	changed := make([]bool, len(deltas))
+	for i := range deltas {
+		worse[i], better[i], minPs[i], changed[i] = tallies[i].test()
+	}
+	worse, better = Holm(worse), Holm(better)
+	for i, d := range deltas {
+		switch {
+		case d.DeltaPP < 0:
+			d.PValue = worse[i]
+		case d.DeltaPP > 0:
+			d.PValue = better[i]
+		default:
+			d.PValue = min(worse[i], better[i])
+		}
+		d.Evidence = evidence(changed[i], minPs[i], d.PValue)
+		d.Regressed = d.DeltaPP < 0 && -d.DeltaPP > d.ThresholdPP && d.Evidence == Significant
+	}
+	if len(cats) == 1 {
+		// One category is the whole set: the same test, not a second one.
+		overall.PValue, overall.Evidence = cats[0].PValue, cats[0].Evidence
+		overall.Regressed = overall.DeltaPP < 0 && -overall.DeltaPP > overall.ThresholdPP && overall.Evidence == Significant
+	}
 	return cats, overall
 }
 

@@ -46,21 +46,6 @@ func logGamma(x float64) float64 {
 	return v
 }
 
-// MinDiscordant is the fewest discordant pairs with which the exact McNemar
-// test can reach p < alpha at all: with n pairs the smallest possible
-// p-value is 2·2^-n (every pair on one side). Below it a change can only be
-// reported as insufficient evidence. For alpha 0.05 it is 6.
-func MinDiscordant(alpha float64) int {
-	if alpha <= 0 {
-		return math.MaxInt
-	}
-	n := 1
-	for 2*math.Pow(0.5, float64(n)) >= alpha {
-		n++
-	}
-	return n
-}
-
 // Holm adjusts a family of p-values with the Holm–Bonferroni step-down
 // method, which bounds the chance of any false rejection in the family by
 // alpha whatever the dependence between the tests. The result is in the
@@ -165,60 +150,117 @@ func safeRatio(num, den int) float64 {
 	return float64(num) / float64(den)
 }
 
-// Stratum is one case's paired repeats in a comparison: N repeats gave a
-// verdict on both sides, BasePass and HeadPass of them passed on each side.
+// Stratum is one case in a paired comparison: N repeats gave a verdict on
+// both sides, and BasePass and HeadPass of them passed on each side.
 type Stratum struct {
 	N, BasePass, HeadPass int
 }
 
-// StratifiedExact is the exact conditional test that base and head have the
-// same pass probability in every stratum (case), for independent repeats.
-// Under that hypothesis a case's 2N verdicts are exchangeable, so given
-// their total s the head's passes follow Hypergeometric(2N, s, N); the
-// statistic is the head's total passes, whose null distribution is the
-// convolution of those hypergeometrics. The p-value is two-sided (twice the
-// smaller tail, capped at 1), like McNemarExact, which it equals when every
-// N is 1.
+// Exactness of StratifiedExact's statistic: each case's evidence is scored
+// in steps of 1/maxScoreScale of a natural-log unit, coarser when needed to
+// keep the null distribution within scoreSupportCap values.
+const (
+	maxScoreScale   = 32
+	scoreSupportCap = 1 << 15
+)
+
+// StratifiedExact tests whether the head passes less (pWorse) or more
+// (pBetter) often than the base, one-sided each, with cases as strata.
 //
-// minP is the smallest p-value these margins allow: when it is not below
-// alpha no outcome could have been significant, which is "insufficient
-// evidence" rather than "not significant".
-func StratifiedExact(strata []Stratum) (p, minP float64) {
-	dist := []float64{1} // dist[k]: P(informative head passes sum to lo+k)
-	lo, observed := 0, 0
+// Why this test. Under no change a case's pass probability is the same on
+// both sides, and its repeats are independent draws, so its 2N verdicts are
+// exchangeable: given their total s, the head's passes follow
+// Hypergeometric(2N, s, N) whatever the case's own pass probability is.
+// The test is exact conditional on those totals and needs no assumption
+// about how pass probabilities vary across cases. Each case's evidence is
+// its one-sided conditional p-value, and the statistic sums their negative
+// logarithms (Fisher's combination). The sum weighs a case that broke in
+// every repeat (3 of 3 → 0 of 3) far above a flaky case that moved by one,
+// which a plain count of passes cannot: that is what lets a few reliably
+// broken cases stand out against many noisy ones. The statistic is scored
+// on a fine integer grid so its null distribution is computed exactly by
+// convolution rather than sampled.
+//
+// With N = 1 throughout it is the exact McNemar test: 2·min(pWorse,
+// pBetter) equals McNemarExact on the discordant pairs.
+//
+// minP is the smallest one-sided p-value these totals allow (the same in
+// both directions); when 2·minP is not below the significance level no
+// outcome could have been significant, which is "insufficient evidence".
+func StratifiedExact(strata []Stratum) (pWorse, pBetter, minP float64) {
+	type scored struct {
+		pmf           []float64
+		worse, better []int // integer scores per head count, from hmin
+		obs           int   // observed head count - hmin
+	}
+	var ss []scored
+	var worseLog, betterLog [][]float64
+	total := 0.0
 	for _, s := range strata {
-		total := s.BasePass + s.HeadPass
-		hmin, hmax := max(0, total-s.N), min(total, s.N)
-		if s.N <= 0 || hmin == hmax {
-			continue // every arrangement gives the same head count: no information
+		passes := s.BasePass + s.HeadPass
+		hmin, hmax := max(0, passes-s.N), min(passes, s.N)
+		if s.N <= 0 || hmin == hmax || s.HeadPass < hmin || s.HeadPass > hmax {
+			continue // one arrangement only: the case carries no evidence either way
 		}
-		pmf := hypergeometric(2*s.N, total, s.N, hmin, hmax)
-		next := make([]float64, len(dist)+hmax-hmin)
-		for i, a := range dist {
-			if a == 0 {
-				continue
-			}
-			for j, b := range pmf {
-				next[i+j] += a * b
-			}
+		pmf := hypergeometric(2*s.N, passes, s.N, hmin, hmax)
+		w := make([]float64, len(pmf))
+		b := make([]float64, len(pmf))
+		acc := 0.0
+		for j := range pmf {
+			acc += pmf[j]
+			w[j] = -math.Log(math.Min(1, acc)) // -log P(H <= h)
 		}
-		dist = next
-		lo += hmin
-		observed += s.HeadPass
+		acc = 0
+		for j := len(pmf) - 1; j >= 0; j-- {
+			acc += pmf[j]
+			b[j] = -math.Log(math.Min(1, acc)) // -log P(H >= h)
+		}
+		total += w[0]
+		ss = append(ss, scored{pmf: pmf, obs: s.HeadPass - hmin})
+		worseLog = append(worseLog, w)
+		betterLog = append(betterLog, b)
 	}
-	k := observed - lo
-	var lower, upper float64
-	for i, v := range dist {
-		if i <= k {
-			lower += v
-		}
-		if i >= k {
-			upper += v
-		}
+	if len(ss) == 0 {
+		return 1, 1, 1
 	}
-	p = math.Min(1, 2*math.Min(lower, upper))
-	minP = math.Min(1, 2*math.Min(dist[0], dist[len(dist)-1]))
-	return p, minP
+	scale := math.Min(maxScoreScale, scoreSupportCap/total)
+	round := func(xs []float64) []int {
+		out := make([]int, len(xs))
+		for j, x := range xs {
+			out[j] = int(math.Round(scale * x))
+		}
+		return out
+	}
+	for i := range ss {
+		ss[i].worse = round(worseLog[i])
+		ss[i].better = round(betterLog[i])
+	}
+	tail := func(score func(scored) []int) (p, top float64) {
+		dist := []float64{1}
+		observed := 0
+		for _, s := range ss {
+			sc := score(s)
+			maxSc := slices.Max(sc)
+			next := make([]float64, len(dist)+maxSc)
+			for v, a := range dist {
+				if a == 0 {
+					continue
+				}
+				for j, q := range s.pmf {
+					next[v+sc[j]] += a * q
+				}
+			}
+			dist = next
+			observed += sc[s.obs]
+		}
+		for v := len(dist) - 1; v >= observed; v-- {
+			p += dist[v]
+		}
+		return math.Min(1, p), dist[len(dist)-1]
+	}
+	pWorse, minW := tail(func(s scored) []int { return s.worse })
+	pBetter, minB := tail(func(s scored) []int { return s.better })
+	return pWorse, pBetter, math.Min(minW, minB)
 }
 
 // hypergeometric returns P(X = h) for h in [hmin, hmax], X the successes in

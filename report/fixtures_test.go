@@ -30,6 +30,7 @@ func supportChange() evaluator.Change {
 		ModelAfter:  "gpt-4o-2024-11-20",
 		Params:      []string{"temperature: 0.2 → 0.4"},
 		PromptDiff: []evaluator.DiffLine{
+			{Op: evaluator.HunkOp, Text: "@@ -31,3 +31,4 @@"},
 			{Op: " ", Text: "Escalation. Offer a human consultant when the customer asks for one,"},
 			{Op: "-", Text: "reports fraud, a double charge, or a dispute over 500 EUR."},
 			{Op: "+", Text: "reports fraud, or a dispute over 500 EUR. Try to solve double charges"},
@@ -225,6 +226,8 @@ func inconclusiveReport() *evaluator.Report {
 			ModelBefore: "gpt-4o-2024-11-20", ModelAfter: "gpt-4o-2024-11-20",
 			Params: []string{"max_tokens: 400 → 300"},
 		},
+		Judge: &evaluator.Calibration{Model: "gpt-4o-2024-08-06", N: 24, Accuracy: 0.708, Kappa: 0.41, TPR: 0.8, TNR: 0.55,
+			Min: 0.8, Note: "judge criteria are not applied for the gate"},
 		BaseCalls: 0, HeadCalls: 360,
 	}
 	return &evaluator.Report{

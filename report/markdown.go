@@ -39,6 +39,10 @@ type Options struct {
 	// DetailsURL is where the full report lives (the check run). When empty,
 	// the report's own DetailsURL is used.
 	DetailsURL string
+	// Notice is markdown shown right under the headline, such as the bot's
+	// "regression accepted" line. It counts toward MaxChars; the caller
+	// escapes any user text in it (with Inline).
+	Notice string
 	// Full lifts the limits a PR comment keeps for readability (examples
 	// shown, output length, better cases listed), as the check run's text
 	// wants. MaxChars still applies.
@@ -84,8 +88,8 @@ type limits struct {
 	errorExamples bool
 }
 
-// A PR comment is read on a phone as often as on a desk: by default it shows
-// a readable sample and points at the check run for the rest.
+// By default the comment shows a readable sample of the examples and points
+// at the full report for the rest; Full shows everything that fits.
 func startLimits(full bool) limits {
 	if full {
 		return limits{worse: -1, better: -1, problems: -1, categories: -1, promptDiff: true, configDiff: true, errorExamples: true}

@@ -280,3 +280,41 @@ func TestMarkdownProblems(t *testing.T) {
 		t.Error("a right version number is listed as a problem")
 	}
 }
+
+func TestMarkdownMissingData(t *testing.T) {
+	r := &evaluator.Report{
+		Verdict: evaluator.Inconclusive,
+		Artifacts: []*evaluator.ArtifactReport{{
+			Name: "support-assistant", BaseVersion: 0, HeadVersion: 1, Verdict: evaluator.Inconclusive,
+			Categories: []evaluator.CategoryDelta{{Name: "billing", N: 24, Evidence: evaluator.Insufficient, HeadErrors: 24}},
+			Overall:    evaluator.CategoryDelta{Name: "overall", N: 24, Evidence: evaluator.Insufficient, HeadErrors: 24},
+			Errors:     evaluator.ErrorCounts{Head: 24, HeadRate: 1, ByKind: map[evaluator.ErrorKind]int{evaluator.ErrCacheMiss: 24}},
+			Change:     evaluator.Change{ModelAfter: "gpt-4o-2024-11-20"},
+		}},
+	}
+	md := Markdown(r, Options{})
+	for _, want := range []string{
+		"### ⚠️ support-assistant v1 (new): inconclusive",
+		"| billing | 24 | — | — | — | no data: every sample was an error | 0 / 24 |",
+		"| cost | — | unknown (no data) | — |",
+		"| latency p95 | — | — | — |",
+		"cache\\_miss 24",
+		"A new artifact: there is no baseline to compare against.",
+		"**Model calls**: candidate: 0 calls\n",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("missing %q in\n%s", want, md)
+		}
+	}
+}
+
+func TestMarkdownNoticeCountsTowardLimit(t *testing.T) {
+	notice := "> ✅ **Regression accepted by @\u200breviewer** with the label `" + AcceptLabel + "`." + strings.Repeat(" padding", 100)
+	md := Markdown(manyWorse(5000, 3*1024), Options{Notice: notice})
+	if n := utf8.RuneCountInString(md); n > DefaultMaxChars {
+		t.Fatalf("%d characters, limit %d", n, DefaultMaxChars)
+	}
+	if !strings.HasPrefix(md, Marker+"\n## ❌ promptgate: fail\n\n> ✅ **Regression accepted by") {
+		t.Errorf("notice not under the headline:\n%.300s", md)
+	}
+}

@@ -20,6 +20,7 @@ type commentView struct {
 	Marker        string
 	Icon          string
 	Verdict       string
+	Notice        string
 	Refs          string
 	Reasons       []string
 	Problems      []string
@@ -76,6 +77,7 @@ func buildComment(r *evaluator.Report, opts Options, lim limits) commentView {
 		Icon:          icon(r.Verdict),
 		Verdict:       verdictWord(r.Verdict),
 		ConfigChanged: r.ConfigChanged,
+		Notice:        strings.TrimSpace(opts.Notice),
 	}
 	if r.BaseRef != "" {
 		head := "the working tree"
@@ -176,7 +178,10 @@ func buildArtifact(a *evaluator.ArtifactReport, opts Options, lim limits) artifa
 	v.Change, v.PromptTitle, v.PromptDiff = changeLines(a.Change, lim.promptDiff)
 	v.Judge = judgeLine(a.Judge)
 	buildExamples(&v, a, opts, lim)
-	v.Calls = "**Model calls**: " + callCount("baseline", a.BaseCalls) + " · " + callCount("candidate", a.HeadCalls)
+	v.Calls = "**Model calls**: " + callCount("baseline", a.BaseCalls, a.Errors.Base) + " · " + callCount("candidate", a.HeadCalls, a.Errors.Head)
+	if isNew {
+		v.Calls = "**Model calls**: " + callCount("candidate", a.HeadCalls, a.Errors.Head)
+	}
 	return v
 }
 
@@ -311,8 +316,8 @@ func costTable(a *evaluator.ArtifactReport, isNew bool) (table, string) {
 		{"input tokens", tokens(c.BaseInputTokens), tokens(c.HeadInputTokens), deltaPct(change(c.BaseInputTokens, c.HeadInputTokens))},
 		{"output tokens", tokens(c.BaseOutputTokens), tokens(c.HeadOutputTokens), deltaPct(change(c.BaseOutputTokens, c.HeadOutputTokens))},
 		{"cost", usdCell(c.BasePerCase, a.Change.ModelBefore), usdCell(c.HeadPerCase, a.Change.ModelAfter), deltaPct(c.DeltaPct)},
-		{"latency p50", millis(l.BaseP50ms), millis(l.HeadP50ms), deltaPct(change(l.BaseP50ms, l.HeadP50ms))},
-		{"latency p95", millis(l.BaseP95ms), millis(l.HeadP95ms), deltaPct(p95Change(l))},
+		{"latency p50", latency(l.BaseP50ms), latency(l.HeadP50ms), deltaPct(change(l.BaseP50ms, l.HeadP50ms))},
+		{"latency p95", latency(l.BaseP95ms), latency(l.HeadP95ms), deltaPct(p95Change(l))},
 	}
 	if isNew {
 		for _, row := range t.Rows {
@@ -329,6 +334,15 @@ func costTable(a *evaluator.ArtifactReport, isNew bool) (table, string) {
 	return t, total
 }
 
+// latency shows a percentile; zero means no call returned on that side, as
+// no real call takes 0 ms.
+func latency(ms float64) string {
+	if ms == 0 {
+		return "—"
+	}
+	return millis(ms)
+}
+
 func p95Change(l evaluator.LatencyDelta) *float64 {
 	if l.DeltaP95Pct != nil {
 		return l.DeltaP95Pct
@@ -336,21 +350,19 @@ func p95Change(l evaluator.LatencyDelta) *float64 {
 	return change(l.BaseP95ms, l.HeadP95ms)
 }
 
-// unknownPrice names the model without a price, so the reader sees what to
-// add to promptgate.yaml; an unknown cost is never shown as $0.
+// unknownPrice explains a cost that is not known: a model without a price
+// (named, so the reader knows what to add to promptgate.yaml) or a side
+// without a single usable call. An unknown cost is never shown as $0.
 func unknownPrice(model string, unknown []string) string {
+	if len(unknown) == 0 {
+		return "unknown (no data)"
+	}
 	names := unknown
 	for _, m := range unknown {
 		if m == model {
 			names = []string{model}
 			break
 		}
-	}
-	if len(names) == 0 && model != "" {
-		names = []string{model}
-	}
-	if len(names) == 0 {
-		return "unknown (no price)"
 	}
 	escaped := make([]string, len(names))
 	for i, n := range names {
@@ -393,11 +405,14 @@ func changeLines(c evaluator.Change, withDiff bool) (lines []string, diffTitle, 
 func diffText(lines []evaluator.DiffLine) string {
 	var b strings.Builder
 	for _, l := range lines {
-		op := l.Op
-		if op == "" {
-			op = " "
+		switch l.Op {
+		case evaluator.HunkOp:
+			// A hunk header carries its own "@@" marks.
+		case "":
+			b.WriteByte(' ')
+		default:
+			b.WriteString(l.Op)
 		}
-		b.WriteString(op)
 		b.WriteString(l.Text)
 		b.WriteByte('\n')
 	}
@@ -408,19 +423,28 @@ func judgeLine(j *evaluator.Calibration) string {
 	if j == nil {
 		return ""
 	}
-	s := fmt.Sprintf("**Judge** %s against %s: accuracy %s, κ %s, TPR %s, TNR %s",
-		codeSpan(j.Model), plural(j.N, "human rating", "human ratings"), rate(j.Accuracy),
-		strconv.FormatFloat(j.Kappa, 'f', 2, 64), rate(j.TPR), rate(j.TNR))
+	var s string
+	if j.N == 0 {
+		s = "**Judge** " + codeSpan(j.Model) + ": no agreement with human ratings measured"
+	} else {
+		s = fmt.Sprintf("**Judge** %s against %s: accuracy %s, κ %s, TPR %s, TNR %s",
+			codeSpan(j.Model), plural(j.N, "human rating", "human ratings"), rate(j.Accuracy),
+			strconv.FormatFloat(j.Kappa, 'f', 2, 64), rate(j.TPR), rate(j.TNR))
+	}
 	if j.Errors > 0 {
 		s += ", " + plural(j.Errors, "judge error", "judge errors")
 	}
 	if j.Trusted {
 		s += " — trusted (minimum agreement " + rate(j.Min) + ")."
 	} else {
-		s += " — **not trusted** (below the minimum agreement " + rate(j.Min) + "): its verdicts are shown but do not count for the gate."
+		s += " — **not trusted** (minimum agreement " + rate(j.Min) + "): its verdicts are shown but do not count for the gate."
 	}
-	if j.Note != "" {
-		s += " " + Inline(j.Note)
+	if note := Inline(j.Note); note != "" {
+		r, n := utf8.DecodeRuneInString(note)
+		s += " " + strings.ToUpper(string(r)) + note[n:]
+		if !strings.HasSuffix(note, ".") {
+			s += "."
+		}
 	}
 	return s
 }
@@ -521,9 +545,15 @@ func block(s, lang string) string {
 	return strings.TrimSuffix(CodeBlock(s, lang), "\n")
 }
 
-func callCount(side string, n int) string {
-	if n == 0 {
+// callCount says how many model calls a side paid for. Zero calls with no
+// errors means the cache answered everything: an unchanged baseline is not
+// paid for twice.
+func callCount(side string, n, errors int) string {
+	switch {
+	case n == 0 && errors == 0:
 		return side + " served from cache: 0 calls"
+	case n == 0:
+		return side + ": 0 calls"
 	}
 	return side + ": " + plural(n, "call", "calls")
 }

@@ -31,6 +31,7 @@ type cli struct {
 var commands = map[string]command{
 	"validate": {"check config, artifacts, golden sets and environments", runValidate},
 	"version":  {"show each artifact's version and digest, and the version it must have", runVersion},
+	"serve":    {"run the GitHub App (webhooks, health, metrics)", runServe},
 	"gate":     {"run the pull-request gate locally: golden set on baseline and candidate, report", runGate},
 }
 

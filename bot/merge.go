@@ -1,0 +1,149 @@
+package bot
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/google/go-github/v62/github"
+
+	"github.com/promptgate/promptgate/registry"
+	"github.com/promptgate/promptgate/store"
+)
+
+// handleMergeJob makes a merged PR's versions real: it tags <name>/v<N> at
+// the merge commit for every artifact the PR changed, pushes the tags, and
+// records each deploy with its approvers and gate verdict.
+func (s *Server) handleMergeJob(ctx context.Context, sj *store.Job) error {
+	var job PRJob
+	if err := json.Unmarshal(sj.Payload, &job); err != nil {
+		return fmt.Errorf("job payload: %w", err)
+	}
+	log := s.log.With("repo", job.FullName(), "pr", job.PR, "delivery", job.Delivery, "job", sj.ID)
+	gh, err := s.clients.For(job.Installation)
+	if err != nil {
+		return err
+	}
+	pr, _, err := gh.PullRequests.Get(ctx, job.Owner, job.Repo, job.PR)
+	if err != nil {
+		return fmt.Errorf("get PR: %w", err)
+	}
+	if !pr.GetMerged() || pr.GetMergeCommitSHA() == "" {
+		log.Info("PR not merged: nothing to tag")
+		return nil
+	}
+	mergeSHA := pr.GetMergeCommitSHA()
+	token, err := s.clients.Token(ctx, job.Installation)
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp(s.settings.DataDir, "merge-*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	co, err := cloneRepo(ctx, dir, pr.GetBase().GetRepo().GetCloneURL(), pr.GetBase().GetRef(), token)
+	if err != nil {
+		return err
+	}
+	merge, err := co.git.Commit(mergeSHA)
+	if err != nil {
+		return fmt.Errorf("merge commit %s not on %s: %w", short(mergeSHA), pr.GetBase().GetRef(), err)
+	}
+	head, err := co.load(mergeSHA)
+	if err != nil {
+		return err
+	}
+	var before *registry.Repo
+	if merge.NumParents() > 0 {
+		parent, err := merge.Parent(0)
+		if err != nil {
+			return err
+		}
+		if before, err = co.load(parent.Hash.String()); err != nil {
+			return err
+		}
+	}
+	approvers, err := approvers(ctx, gh, job.Owner, job.Repo, job.PR)
+	if err != nil {
+		return err
+	}
+	acceptedBy := ""
+	if acc, err := s.store.Acceptance(ctx, job.FullName(), job.PR, pr.GetHead().GetSHA()); err == nil {
+		acceptedBy = acc.User
+	}
+	var tags []string
+	for _, vc := range registry.CheckVersions(head, before) {
+		if vc.Deleted || vc.Changed == nil || !*vc.Changed {
+			continue
+		}
+		tag := registry.TagName(vc.Name, vc.Version)
+		alog := log.With("artifact", vc.Name, "version", vc.Version)
+		if ref, err := co.repo.Tag(tag); err == nil {
+			if ref.Hash() != merge.Hash {
+				// Versions are immutable: never move an existing tag.
+				alog.Warn("tag exists at another commit: left alone", "tag", tag, "at", short(ref.Hash().String()))
+			}
+		} else if errors.Is(err, git.ErrTagNotFound) {
+			if _, err := co.repo.CreateTag(tag, plumbing.NewHash(mergeSHA), nil); err != nil {
+				return fmt.Errorf("tag %s: %w", tag, err)
+			}
+			tags = append(tags, tag)
+		} else {
+			return err
+		}
+		verdict := "unknown"
+		if gr, err := s.store.LatestGateResult(ctx, job.FullName(), vc.Name, vc.Digest); err == nil {
+			verdict = gr.Verdict
+		}
+		d := store.Deploy{Repo: job.FullName(), Artifact: vc.Name, Version: vc.Version, Digest: vc.Digest, PR: job.PR,
+			MergeSHA: mergeSHA, Approvers: approvers, Verdict: verdict, AcceptedBy: acceptedBy, DeployedAt: time.Now().UTC()}
+		if err := s.store.RecordDeploy(ctx, d); err != nil {
+			return err
+		}
+		alog.Info("deploy recorded", "tag", tag, "approvers", approvers, "verdict", verdict)
+	}
+	if len(tags) > 0 {
+		if err := co.pushTags(ctx, tags); err != nil {
+			return err
+		}
+		log.Info("tags pushed", "tags", tags)
+	}
+	return nil
+}
+
+// approvers are the users whose latest review of the PR is an approval.
+func approvers(ctx context.Context, gh *github.Client, owner, repo string, n int) ([]string, error) {
+	latest := map[string]string{}
+	opt := &github.ListOptions{PerPage: 100}
+	for {
+		reviews, resp, err := gh.PullRequests.ListReviews(ctx, owner, repo, n, opt)
+		if err != nil {
+			return nil, fmt.Errorf("list reviews: %w", err)
+		}
+		for _, r := range reviews {
+			switch r.GetState() {
+			case "APPROVED", "CHANGES_REQUESTED", "DISMISSED":
+				latest[r.GetUser().GetLogin()] = r.GetState()
+			}
+		}
+		if resp.NextPage == 0 {
+			break
+		}
+		opt.Page = resp.NextPage
+	}
+	out := []string{}
+	for user, state := range latest {
+		if state == "APPROVED" {
+			out = append(out, user)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}

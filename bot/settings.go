@@ -1,0 +1,183 @@
+// Package bot is the promptgate GitHub App: the webhook server, the durable
+// job queue, and the handlers that gate pull requests, tag merges and open
+// revert pull requests.
+package bot
+
+import (
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Settings configure `promptgate serve`. They come from the environment
+// (PROMPTGATE_*); an optional YAML file fills what the environment leaves unset.
+type Settings struct {
+	Addr           string `yaml:"addr"`
+	AppID          int64  `yaml:"app_id"`
+	PrivateKey     []byte `yaml:"-"`
+	PrivateKeyFile string `yaml:"private_key_file"`
+	WebhookSecret  string `yaml:"-"`
+	GitHubURL      string `yaml:"github_url"`
+	DatabaseURL    string `yaml:"database_url"`
+	DataDir        string `yaml:"data_dir"`
+	Workers        int    `yaml:"workers"`
+	AlertsToken    string `yaml:"-"`
+	EventsToken    string `yaml:"-"`
+	// ForkMaxUSD caps what one fork PR's gate may spend (0: no cap beyond the repo's gate.max_usd).
+	ForkMaxUSD float64 `yaml:"fork_max_usd"`
+	// PRMaxUSD caps what any one PR's gate may spend (0: the repo's gate.max_usd).
+	PRMaxUSD float64 `yaml:"pr_max_usd"`
+	// JobLease is how long a worker holds a job between heartbeats.
+	JobLease time.Duration `yaml:"job_lease"`
+	// Getenv reads provider keys (OPENAI_API_KEY and the api_key_env of each provider).
+	Getenv func(string) string `yaml:"-"`
+}
+
+// LoadSettings reads the environment, then the optional file at
+// PROMPTGATE_CONFIG_FILE (or path), then applies defaults and validates.
+func LoadSettings(getenv func(string) string, path string) (*Settings, error) {
+	s := &Settings{Getenv: getenv}
+	if path == "" {
+		path = getenv("PROMPTGATE_CONFIG_FILE")
+	}
+	var file Settings
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("config file: %w", err)
+		}
+		dec := yaml.NewDecoder(strings.NewReader(string(data)))
+		dec.KnownFields(true)
+		if err := dec.Decode(&file); err != nil {
+			return nil, fmt.Errorf("config file %s: %w", path, err)
+		}
+	}
+	str := func(env, fromFile string) string {
+		if v := getenv(env); v != "" {
+			return v
+		}
+		return fromFile
+	}
+	s.Addr = str("PROMPTGATE_ADDR", file.Addr)
+	s.GitHubURL = str("PROMPTGATE_GITHUB_URL", file.GitHubURL)
+	s.DatabaseURL = str("PROMPTGATE_DATABASE_URL", file.DatabaseURL)
+	s.DataDir = str("PROMPTGATE_DATA_DIR", file.DataDir)
+	s.PrivateKeyFile = str("PROMPTGATE_PRIVATE_KEY_FILE", file.PrivateKeyFile)
+	s.WebhookSecret = getenv("PROMPTGATE_WEBHOOK_SECRET")
+	s.AlertsToken = getenv("PROMPTGATE_ALERTS_TOKEN")
+	s.EventsToken = getenv("PROMPTGATE_EVENTS_TOKEN")
+	s.AppID = file.AppID
+	if v := getenv("PROMPTGATE_APP_ID"); v != "" {
+		id, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("PROMPTGATE_APP_ID: not a number")
+		}
+		s.AppID = id
+	}
+	s.Workers = file.Workers
+	if v := getenv("PROMPTGATE_WORKERS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("PROMPTGATE_WORKERS: want a positive number")
+		}
+		s.Workers = n
+	}
+	s.ForkMaxUSD, s.PRMaxUSD, s.JobLease = file.ForkMaxUSD, file.PRMaxUSD, file.JobLease
+	for env, dst := range map[string]*float64{"PROMPTGATE_FORK_MAX_USD": &s.ForkMaxUSD, "PROMPTGATE_PR_MAX_USD": &s.PRMaxUSD} {
+		if v := getenv(env); v != "" {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || f < 0 {
+				return nil, fmt.Errorf("%s: want a non-negative number", env)
+			}
+			*dst = f
+		}
+	}
+	if key := getenv("PROMPTGATE_PRIVATE_KEY"); key != "" {
+		s.PrivateKey = []byte(key)
+	} else if s.PrivateKeyFile != "" {
+		key, err := os.ReadFile(s.PrivateKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("PROMPTGATE_PRIVATE_KEY_FILE: %w", err)
+		}
+		s.PrivateKey = key
+	}
+	s.defaults()
+	return s, s.validate()
+}
+
+func (s *Settings) defaults() {
+	if s.Addr == "" {
+		s.Addr = ":8080"
+	}
+	if s.GitHubURL == "" {
+		s.GitHubURL = "https://api.github.com"
+	}
+	if s.DataDir == "" {
+		s.DataDir = "data"
+	}
+	if s.DatabaseURL == "" {
+		s.DatabaseURL = filepath.Join(s.DataDir, "promptgate.db")
+	}
+	if s.Workers <= 0 {
+		s.Workers = 4
+	}
+	if s.JobLease <= 0 {
+		s.JobLease = 30 * time.Second
+	}
+	if s.Getenv == nil {
+		s.Getenv = func(string) string { return "" }
+	}
+}
+
+// validate checks what serve cannot run without. Messages never include
+// the secrets themselves.
+func (s *Settings) validate() error {
+	var errs []error
+	if s.AppID <= 0 {
+		errs = append(errs, errors.New("PROMPTGATE_APP_ID is required"))
+	}
+	if len(s.PrivateKey) == 0 {
+		errs = append(errs, errors.New("PROMPTGATE_PRIVATE_KEY or PROMPTGATE_PRIVATE_KEY_FILE is required"))
+	} else if err := checkPEM(s.PrivateKey); err != nil {
+		errs = append(errs, fmt.Errorf("App private key: %w", err))
+	}
+	if s.WebhookSecret == "" {
+		// Without a secret every payload would validate: refuse to start.
+		errs = append(errs, errors.New("PROMPTGATE_WEBHOOK_SECRET is required"))
+	}
+	if !strings.HasPrefix(s.GitHubURL, "http://") && !strings.HasPrefix(s.GitHubURL, "https://") {
+		errs = append(errs, errors.New("PROMPTGATE_GITHUB_URL must be an http(s) URL"))
+	}
+	return errors.Join(errs...)
+}
+
+func checkPEM(key []byte) error {
+	block, _ := pem.Decode(key)
+	if block == nil {
+		return errors.New("not PEM encoded")
+	}
+	if _, err := x509.ParsePKCS1PrivateKey(block.Bytes); err == nil {
+		return nil
+	}
+	if _, err := x509.ParsePKCS8PrivateKey(block.Bytes); err == nil {
+		return nil
+	}
+	return errors.New("not an RSA private key")
+}
+
+// Secrets lists the values that must never appear in logs, comments or errors.
+func (s *Settings) Secrets() []string {
+	out := []string{s.WebhookSecret, s.AlertsToken, s.EventsToken}
+	if len(s.PrivateKey) > 0 {
+		out = append(out, string(s.PrivateKey))
+	}
+	return out
+}
