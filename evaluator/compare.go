@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"math"
 	"reflect"
 	"slices"
 	"strings"
@@ -713,8 +712,8 @@ func decide(r *ArtifactReport, runs []*caseRuns, lim limits, in CompareInput, ha
 				fails = append(fails, fmt.Sprintf("category %q dropped %s pp (> %s pp), significant (%s)",
 					c.Name, num(drop), num(c.ThresholdPP), pValue(c.PValue)))
 			case drop > c.ThresholdPP && c.Samples > 0:
-				notes = append(notes, fmt.Sprintf("category %q dropped %s pp (> %s pp) but the evidence is %s (%s): not failing on it",
-					c.Name, num(drop), num(c.ThresholdPP), evidenceWords(c.Evidence), pValue(c.PValue)))
+				notes = append(notes, fmt.Sprintf("category %q dropped %s pp (> %s pp) but %s (%s): not failing on it",
+					c.Name, num(drop), num(c.ThresholdPP), weakEvidence(c.Evidence), pValue(c.PValue)))
 			}
 		}
 		o := r.Overall
@@ -843,6 +842,14 @@ func concat(parts ...[]string) []string {
 	return out
 }
 
+// weakEvidence says why a drop beyond the threshold does not fail the gate.
+func weakEvidence(e Evidence) string {
+	if e == Insufficient {
+		return "too few cases changed to tell (insufficient evidence)"
+	}
+	return "the change is not significant"
+}
+
 func evidenceWords(e Evidence) string {
 	if e == "" {
 		return "untested"
@@ -850,12 +857,13 @@ func evidenceWords(e Evidence) string {
 	return string(e)
 }
 
-// num prints a number with one decimal, or none when it is whole.
+// num prints a number with one decimal, or none when that decimal is 0.
 func num(x float64) string {
-	if x == math.Trunc(x) && math.Abs(x) < 1e15 {
-		return fmt.Sprintf("%.0f", x)
+	s := strings.TrimSuffix(fmt.Sprintf("%.1f", x), ".0")
+	if s == "-0" {
+		return "0"
 	}
-	return fmt.Sprintf("%.1f", x)
+	return s
 }
 
 func signed(x float64) string {

@@ -15,7 +15,7 @@ const DefaultDiffContext = 3
 // maxEditDistance bounds the Myers search. Past it the middle of the texts
 // is shown as removed then added: the diff is still correct, only less
 // minimal, and a rewrite that large is read as a whole anyway.
-const maxEditDistance = 2000
+const maxEditDistance = 1000
 
 // LineDiff compares two texts line by line (a shortest edit script, Myers'
 // algorithm) and returns unified-diff hunks with context unchanged lines
