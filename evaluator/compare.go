@@ -106,9 +106,9 @@ type caseRuns struct {
 // counting them as independent cases: a case that fails 3 of 3 repeats
 // after passing 3 of 3 counts for much more than a flaky case that moved by
 // one, while noise spread over many flaky cases does not add up to a
-// regression. With repeats: 1 it is the exact McNemar test. The reasoning
-// fails when repeats are copies (temperature 0 with a fixed seed): the
-// report then says so, see repeatsNote. Regressions are called one-sided
+// regression. With repeats: 1 it is the exact (one-sided) McNemar test.
+// The reasoning fails when repeats are copies (temperature 0 with a fixed
+// seed): the report then says so, see repeatsNote. Regressions are called one-sided
 // with the categories and the overall rate as one Holm-adjusted family, see
 // categoryDeltas, so more categories do not mean more false alarms.
 //
@@ -149,7 +149,6 @@ func Compare(in CompareInput) *ArtifactReport {
 	r.Errors = countErrors(runs, repeats, hasBase)
 	r.Cost = costDelta(runs, in, hasBase)
 	r.Latency = latencyDelta(runs, hasBase)
-	r.BaseCalls, r.HeadCalls = countCalls(runs)
 
 	r.Verdict, r.Reasons = decide(r, runs, lim, in, hasBase)
 	return r
@@ -540,8 +539,10 @@ func (s *sideCost) add(o *Outcome, model string, prices map[string]registry.Pric
 	if o.Model != "" {
 		model = o.Model
 	}
-	usd, known := priceOf(prices, model, o.InputTokens, o.OutputTokens)
-	if !known {
+	usd := 0.0
+	if c := Cost(prices, model, o.InputTokens, o.OutputTokens); c != nil {
+		usd = *c
+	} else {
 		s.unknown[model] = true
 	}
 	s.totalUSD += usd
@@ -551,14 +552,6 @@ func (s *sideCost) add(o *Outcome, model string, prices map[string]registry.Pric
 		s.outTok += float64(o.OutputTokens)
 		s.verdictUSD += usd
 	}
-}
-
-func priceOf(prices map[string]registry.Price, model string, in, out int) (float64, bool) {
-	p, ok := prices[model]
-	if !ok || p.Input == nil || p.Output == nil {
-		return 0, false
-	}
-	return (float64(in)**p.Input + float64(out)**p.Output) / 1e6, true
 }
 
 // costDelta reports tokens and USD per case as means over the outcomes
@@ -654,29 +647,6 @@ func latencyDelta(runs []*caseRuns, hasBase bool) LatencyDelta {
 	return ld
 }
 
-// countCalls counts outcomes that cost a model call: not replayed from the
-// cache and not stopped before the request was sent.
-func countCalls(runs []*caseRuns) (base, head int) {
-	made := func(o *Outcome) bool {
-		switch o.ErrorKind {
-		case errMissing, ErrBudget, ErrCacheMiss:
-			return false
-		}
-		return !o.Cached
-	}
-	for _, cr := range runs {
-		for rep := range cr.head {
-			if cr.base != nil && made(cr.base[rep]) {
-				base++
-			}
-			if made(cr.head[rep]) {
-				head++
-			}
-		}
-	}
-	return base, head
-}
-
 // decide collects every reason for the verdict, failures first.
 func decide(r *ArtifactReport, runs []*caseRuns, lim limits, in CompareInput, hasBase bool) (Verdict, []string) {
 	var fails, inconclusive, notes []string
@@ -712,8 +682,8 @@ func decide(r *ArtifactReport, runs []*caseRuns, lim limits, in CompareInput, ha
 				fails = append(fails, fmt.Sprintf("category %q dropped %s pp (> %s pp), significant (%s)",
 					c.Name, num(drop), num(c.ThresholdPP), pValue(c.PValue)))
 			case drop > c.ThresholdPP && c.Samples > 0:
-				notes = append(notes, fmt.Sprintf("category %q dropped %s pp (> %s pp) but %s (%s): not failing on it",
-					c.Name, num(drop), num(c.ThresholdPP), weakEvidence(c.Evidence), pValue(c.PValue)))
+				notes = append(notes, fmt.Sprintf("category %q dropped %s pp (> %s pp) but %s: not failing on it",
+					c.Name, num(drop), num(c.ThresholdPP), weakEvidence(c.Evidence, c.PValue)))
 			}
 		}
 		o := r.Overall
@@ -843,11 +813,11 @@ func concat(parts ...[]string) []string {
 }
 
 // weakEvidence says why a drop beyond the threshold does not fail the gate.
-func weakEvidence(e Evidence) string {
+func weakEvidence(e Evidence, p float64) string {
 	if e == Insufficient {
-		return "too few cases changed to tell (insufficient evidence)"
+		return "too few cases changed to tell (insufficient evidence, " + pValue(p) + ")"
 	}
-	return "the change is not significant"
+	return "the change is not significant (" + pValue(p) + ")"
 }
 
 func evidenceWords(e Evidence) string {

@@ -5,7 +5,9 @@ import (
 	"slices"
 )
 
-// Alpha is the significance level of the gate's paired tests.
+// Alpha is the gate's significance level: the most it allows for the chance
+// that a PR which changed nothing has any category, or the overall pass
+// rate, called a significant regression.
 const Alpha = 0.05
 
 // McNemarExact is the exact two-sided McNemar test on the discordant pairs
@@ -15,6 +17,8 @@ const Alpha = 0.05
 //
 // The binomial tail is summed in log space so that thousands of discordant
 // pairs neither overflow the binomial coefficients nor underflow 2^-n.
+// The gate's own test, StratifiedExact, is the one-sided form of this one
+// when every case runs once.
 func McNemarExact(b, c int) float64 {
 	if b < 0 || c < 0 {
 		return 1
@@ -156,12 +160,17 @@ type Stratum struct {
 	N, BasePass, HeadPass int
 }
 
-// Exactness of StratifiedExact's statistic: each case's evidence is scored
-// in steps of 1/maxScoreScale of a natural-log unit, coarser when needed to
-// keep the null distribution within scoreSupportCap values.
+// Resolution of StratifiedExact's statistic: each case's evidence is scored
+// in steps of at most 1/maxScoreScale of a natural-log unit, coarser when
+// needed to keep the null distribution within its support cap, which shrinks
+// with the number of cases so that the convolution stays near scoreWork
+// operations. A coarser score is still an exact test, of a slightly blunter
+// statistic.
 const (
-	maxScoreScale   = 32
-	scoreSupportCap = 1 << 15
+	maxScoreScale = 32
+	minSupport    = 1 << 12
+	maxSupport    = 1 << 15
+	scoreWork     = 1 << 23
 )
 
 // StratifiedExact tests whether the head passes less (pWorse) or more
@@ -223,7 +232,8 @@ func StratifiedExact(strata []Stratum) (pWorse, pBetter, minP float64) {
 	if len(ss) == 0 {
 		return 1, 1, 1
 	}
-	scale := math.Min(maxScoreScale, scoreSupportCap/total)
+	support := float64(min(maxSupport, max(minSupport, scoreWork/len(ss))))
+	scale := math.Min(maxScoreScale, support/total)
 	round := func(xs []float64) []int {
 		out := make([]int, len(xs))
 		for j, x := range xs {

@@ -65,7 +65,21 @@ func Load(fsys fs.FS) *Repo {
 	}
 	validate(r)
 	r.Problems.Sort()
+	r.releaseCaseNodes()
 	return r
+}
+
+// releaseCaseNodes drops the YAML trees behind golden cases once validation
+// has used their positions: for large golden sets they dominate memory.
+func (r *Repo) releaseCaseNodes() {
+	for _, gs := range r.Golden {
+		for _, c := range gs.Cases {
+			if c.Node != nil {
+				c.Line = c.Node.Line
+			}
+			c.Node, c.Expect.Node = nil, nil
+		}
+	}
 }
 
 // ArtifactNames returns the artifact names in sorted order.
@@ -237,6 +251,7 @@ func loadGoldenSet(fsys fs.FS, dir string, ps *Problems) *GoldenSet {
 				continue
 			}
 			c.File = p
+			c.Line = nodeLine(c.Node)
 			if c.Category == "" {
 				c.Category = gf.Category
 			}
@@ -247,7 +262,7 @@ func loadGoldenSet(fsys fs.FS, dir string, ps *Problems) *GoldenSet {
 				continue
 			}
 			if prev, dup := seen[c.ID]; dup {
-				ps.add(p, fieldValue(c.Node, "id"), "duplicate case id %q (first defined at %s:%d)", c.ID, prev.File, nodeLine(prev.Node))
+				ps.add(p, fieldValue(c.Node, "id"), "duplicate case id %q (first defined at %s:%d)", c.ID, prev.File, prev.Line)
 				continue
 			}
 			seen[c.ID] = c

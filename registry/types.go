@@ -164,8 +164,10 @@ type Case struct {
 	Human    []HumanRating     `yaml:"human"`
 	Node     *yaml.Node        `yaml:"-"`
 
-	// File is the golden file the case came from, relative to the repo root.
+	// File is the golden file the case came from, relative to the repo root,
+	// and Line the line the case starts on.
 	File string `yaml:"-"`
+	Line int    `yaml:"-"`
 }
 
 // Expect holds a case's criteria; a case passes when every one holds.
