@@ -170,7 +170,7 @@ const (
 	maxScoreScale = 32
 	minSupport    = 1 << 12
 	maxSupport    = 1 << 15
-	scoreWork     = 1 << 23
+	scoreWork     = 1 << 26
 )
 
 // StratifiedExact tests whether the head passes less (pWorse) or more
