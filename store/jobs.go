@@ -178,6 +178,9 @@ WHERE id = ?`), j.State, j.Owner, toNanos(j.LeaseUntil), j.Attempts, toNanos(j.U
 // Heartbeat extends owner's lease on a running job to now+lease. It returns
 // ErrLeaseLost when the job is no longer running under owner.
 func (s *Store) Heartbeat(ctx context.Context, id int64, owner string, lease time.Duration) error {
+	if lease <= 0 {
+		return fmt.Errorf("heartbeat job %d: lease %v is not positive", id, lease)
+	}
 	now := time.Now()
 	res, err := s.w.ExecContext(ctx, s.q(`UPDATE jobs SET lease_until = ?, updated_at = ?
 WHERE id = ? AND lease_owner = ? AND state = ?`), toNanos(now.Add(lease)), toNanos(now), id, owner, StateRunning)

@@ -24,7 +24,8 @@ import (
 	// Registers the "pgx" database/sql driver.
 	_ "github.com/jackc/pgx/v5/stdlib"
 	// Registers the "sqlite" database/sql driver.
-	_ "modernc.org/sqlite"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // Errors callers branch on. Returned errors wrap them with context; use
@@ -106,6 +107,9 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("open store: %w", redact(err, rawURL))
 		}
+		// Every call holds at most one connection at a time; the cap keeps
+		// a busy replica from using up the server's max_connections.
+		s.w.SetMaxOpenConns(16)
 		s.w.SetConnMaxIdleTime(5 * time.Minute)
 		s.r = s.w
 	default:
@@ -114,7 +118,7 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
 			return nil, fmt.Errorf("open store: %w", err)
 		}
 	}
-	if err := s.w.PingContext(ctx); err != nil {
+	if err := s.ping(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open store (%s): %w", s.d, redact(err, rawURL))
 	}
@@ -174,6 +178,31 @@ func (s *Store) openSQLite(rawURL string) error {
 	s.r.SetMaxOpenConns(8)
 	s.r.SetMaxIdleConns(8)
 	return nil
+}
+
+// ping checks the connection. A new SQLite file's first connections switch
+// it to WAL, which needs an exclusive lock; SQLite refuses a competitor at
+// once (SQLITE_BUSY, no busy_timeout wait) to avoid a deadlock, so replicas
+// opening a new file together retry for a while.
+func (s *Store) ping(ctx context.Context) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for delay := 5 * time.Millisecond; ; delay = min(2*delay, 200*time.Millisecond) {
+		err := s.w.PingContext(ctx)
+		if err == nil || s.d != dialectSQLite || !isSQLiteBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(delay):
+		}
+	}
+}
+
+// isSQLiteBusy reports whether err is SQLITE_BUSY or one of its extended codes.
+func isSQLiteBusy(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
 }
 
 // sqliteName turns a SQLite URL or path into the driver's file name and the
