@@ -79,6 +79,44 @@ CREATE TABLE bot_state (
 	updated_at  BIGINT NOT NULL
 );
 `,
+	2: `
+CREATE TABLE events (
+	id            %ID%,
+	event_time    BIGINT NOT NULL,
+	artifact      TEXT NOT NULL,
+	version       BIGINT NOT NULL,
+	environment   TEXT NOT NULL,
+	model         TEXT NOT NULL,
+	input_tokens  BIGINT NOT NULL,
+	output_tokens BIGINT NOT NULL,
+	cost_usd      DOUBLE PRECISION,
+	latency_ms    DOUBLE PRECISION NOT NULL,
+	status        TEXT NOT NULL,
+	escalated     BOOLEAN NOT NULL,
+	dont_know     BOOLEAN,
+	rating        DOUBLE PRECISION,
+	received_at   BIGINT NOT NULL
+);
+CREATE INDEX events_series ON events (artifact, environment, version, event_time);
+CREATE INDEX events_time ON events (event_time);
+
+CREATE TABLE incidents (
+	id           %ID%,
+	repo         TEXT NOT NULL,
+	artifact     TEXT NOT NULL,
+	environment  TEXT NOT NULL,
+	version      BIGINT NOT NULL,
+	status       TEXT NOT NULL,
+	source       TEXT NOT NULL,
+	reason       TEXT NOT NULL,
+	pr           BIGINT NOT NULL DEFAULT 0,
+	restore_to   BIGINT NOT NULL DEFAULT 0,
+	alerts       BIGINT NOT NULL DEFAULT 0,
+	opened_at    BIGINT NOT NULL,
+	updated_at   BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX incidents_key ON incidents (repo, artifact, environment, version);
+`,
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serializes migrations

@@ -1,0 +1,115 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Event is one production call, tied to the artifact version that served it.
+type Event struct {
+	ID           int64
+	Time         time.Time
+	Artifact     string
+	Version      int
+	Environment  string
+	Model        string
+	InputTokens  int
+	OutputTokens int
+	CostUSD      *float64
+	LatencyMS    float64
+	Status       string
+	Escalated    bool
+	DontKnow     *bool
+	Rating       *float64
+}
+
+// eventBatch is how many rows go in one INSERT; both databases take it well
+// below their bound-parameter limits (15 columns × 500).
+const eventBatch = 500
+
+// InsertEvents stores events in one transaction: either all are durable
+// when it returns nil, or none are.
+func (s *Store) InsertEvents(ctx context.Context, events []Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	now := toNanos(time.Now())
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		for start := 0; start < len(events); start += eventBatch {
+			chunk := events[start:min(start+eventBatch, len(events))]
+			var b strings.Builder
+			b.WriteString(`INSERT INTO events (event_time, artifact, version, environment, model, input_tokens, output_tokens, cost_usd, latency_ms, status, escalated, dont_know, rating, received_at) VALUES `)
+			args := make([]any, 0, len(chunk)*14)
+			for i, e := range chunk {
+				if i > 0 {
+					b.WriteByte(',')
+				}
+				b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+				args = append(args, toNanos(e.Time), e.Artifact, e.Version, e.Environment, e.Model, e.InputTokens, e.OutputTokens,
+					nullFloat(e.CostUSD), e.LatencyMS, e.Status, e.Escalated, nullBool(e.DontKnow), nullFloat(e.Rating), now)
+			}
+			if _, err := tx.ExecContext(ctx, s.q(b.String()), args...); err != nil {
+				return fmt.Errorf("insert events: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// EventsAfter returns up to limit events with an id above afterID, in id
+// order, so a reader can follow the table incrementally.
+func (s *Store) EventsAfter(ctx context.Context, afterID int64, limit int) ([]Event, error) {
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT id, event_time, artifact, version, environment, model, input_tokens, output_tokens,
+cost_usd, latency_ms, status, escalated, dont_know, rating FROM events WHERE id > ? ORDER BY id LIMIT ?`), afterID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read events: %w", err)
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		var e Event
+		var t int64
+		var cost, rating sql.NullFloat64
+		var dk sql.NullBool
+		if err := rows.Scan(&e.ID, &t, &e.Artifact, &e.Version, &e.Environment, &e.Model, &e.InputTokens, &e.OutputTokens,
+			&cost, &e.LatencyMS, &e.Status, &e.Escalated, &dk, &rating); err != nil {
+			return nil, fmt.Errorf("read events: %w", err)
+		}
+		e.Time = fromNanos(t)
+		if cost.Valid {
+			e.CostUSD = &cost.Float64
+		}
+		if rating.Valid {
+			e.Rating = &rating.Float64
+		}
+		if dk.Valid {
+			e.DontKnow = &dk.Bool
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// EventCount counts stored events, for tests and status.
+func (s *Store) EventCount(ctx context.Context) (int, error) {
+	var n int
+	err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM events`).Scan(&n)
+	return n, err
+}
+
+func nullFloat(p *float64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+func nullBool(p *bool) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
