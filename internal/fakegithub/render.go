@@ -235,7 +235,7 @@ func (c *call) pullJSON(rec *repoRec, is *issueRec) map[string]any {
 		"mergeable":             mergeable,
 		"mergeable_state":       "clean",
 		"merged_at":             ts(p.mergedAt),
-		"merge_commit_sha":      nil,
+		"merge_commit_sha":      nullable(p.mergeCommitSHA),
 		"created_at":            ts(is.createdAt),
 		"updated_at":            ts(is.updatedAt),
 		"closed_at":             ts(is.closedAt),

@@ -36,6 +36,8 @@ type PullRequest struct {
 	State  string
 	Draft  bool
 	Merged bool
+	// MergeCommitSHA is the commit a merge made on the base branch.
+	MergeCommitSHA string
 	// HeadSHA defaults to a hash of the head ref; HeadRef to "feature",
 	// BaseRef to the repository's default branch.
 	HeadSHA string
@@ -241,6 +243,7 @@ type pullRec struct {
 	headOwner           string
 	draft, merged       bool
 	mergedAt            time.Time
+	mergeCommitSHA      string
 	maintainerCanModify bool
 	files               []File
 	reviews             []Review
@@ -377,7 +380,7 @@ func (s *Server) addPullLocked(rec *repoRec, pr PullRequest) *issueRec {
 		headSHA: pr.HeadSHA, headRef: pr.HeadRef,
 		baseSHA: pr.BaseSHA, baseRef: pr.BaseRef,
 		fork: pr.Fork, headOwner: pr.HeadOwner,
-		draft: pr.Draft, merged: pr.Merged,
+		draft: pr.Draft, merged: pr.Merged, mergeCommitSHA: pr.MergeCommitSHA,
 		maintainerCanModify: pr.MaintainerCanModify,
 		files:               slices.Clone(pr.Files),
 		requestedUsers:      slices.Clone(pr.RequestedReviewers),
@@ -603,7 +606,7 @@ func pullOf(is *issueRec) PullRequest {
 	p := is.pull
 	return PullRequest{
 		Number: is.number, Title: is.title, Body: is.body, User: is.user, State: is.state,
-		Draft: p.draft, Merged: p.merged,
+		Draft: p.draft, Merged: p.merged, MergeCommitSHA: p.mergeCommitSHA,
 		HeadSHA: p.headSHA, HeadRef: p.headRef, BaseRef: p.baseRef, BaseSHA: p.baseSHA,
 		Fork: p.fork, HeadOwner: p.headOwner,
 		Labels:              slices.Clone(is.labels),

@@ -1,0 +1,152 @@
+package bot_test
+
+import (
+	"context"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/promptgate/promptgate/internal/fakegithub"
+)
+
+// TestValidationAnnotations: a YAML error fails the check with an
+// annotation at the file and line, and the comment explains it.
+func TestValidationAnnotations(t *testing.T) {
+	w := newWorld(t, worldOptions{})
+	art := strings.Replace(w.example["artifacts/support-assistant.yaml"], "provider: openai", "provider: openai\ntemprature: 0.3", 1)
+	pr, sha := w.openPR("typo", w.files(map[string]string{"artifacts/support-assistant.yaml": art}), false)
+	w.deliver("pull_request", w.event("opened", pr, nil), w.newDelivery())
+	cr := w.waitCheck(sha, 30*time.Second)
+	if cr.Conclusion != "failure" {
+		t.Fatalf("conclusion %s", cr.Conclusion)
+	}
+	line := strings.Count(art[:strings.Index(art, "temprature")], "\n") + 1
+	found := false
+	for _, a := range cr.Annotations {
+		if a.Path == "artifacts/support-assistant.yaml" && a.StartLine == line && strings.Contains(a.Message, `unknown key "temprature"`) && a.Level == "failure" {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("no annotation at artifacts/support-assistant.yaml:%d in %+v", line, cr.Annotations)
+	}
+	c := w.stickyComments(pr)
+	if len(c) != 1 || !strings.Contains(c[0].Body, "temprature") {
+		t.Fatalf("comment does not explain the problem")
+	}
+	if w.llm.Calls() != 0 {
+		t.Errorf("gate ran %d model calls on an invalid repo", w.llm.Calls())
+	}
+}
+
+// TestManyAnnotationsAreBatched: more than 50 problems go out 50 per request.
+func TestManyAnnotationsAreBatched(t *testing.T) {
+	w := newWorld(t, worldOptions{})
+	over := map[string]string{}
+	for _, f := range []string{"escalation", "billing", "cards"} {
+		p := "golden/support-assistant/" + f + ".yaml"
+		over[p] = regexp.MustCompile(`json_schema: true`).ReplaceAllString(w.example[p], "json_schema: true\n      bogus: 1")
+	}
+	pr, sha := w.openPR("many", w.files(over), false)
+	w.deliver("pull_request", w.event("opened", pr, nil), w.newDelivery())
+	cr := w.waitCheck(sha, 30*time.Second)
+	if len(cr.Annotations) != 72 {
+		t.Fatalf("%d annotations, want all 72", len(cr.Annotations))
+	}
+	for _, h := range cr.History {
+		if len(h.Annotations) > 50 {
+			t.Fatalf("a request carried %d annotations", len(h.Annotations))
+		}
+	}
+}
+
+// TestWrongVersionSuggestion: a bumped-wrong version fails the check, and a
+// review comment on that line suggests the right number.
+func TestWrongVersionSuggestion(t *testing.T) {
+	w := newWorld(t, worldOptions{})
+	art := strings.Replace(w.example["artifacts/support-assistant.yaml"], "version: 15", "version: 17", 1)
+	pr, sha := w.openPR("bump", w.files(map[string]string{"artifacts/support-assistant.yaml": art}), false)
+	w.gh.EditPull(owner, repoName, pr, func(p *fakegithub.PullRequest) {
+		for i := range p.Files {
+			if p.Files[i].Filename == "artifacts/support-assistant.yaml" {
+				p.Files[i].Patch = "@@ -6,1 +6,1 @@\n-version: 14\n+version: 17"
+			}
+		}
+	})
+	w.deliver("pull_request", w.event("opened", pr, nil), w.newDelivery())
+	cr := w.waitCheck(sha, 60*time.Second)
+	if cr.Conclusion != "failure" {
+		t.Fatalf("conclusion %s", cr.Conclusion)
+	}
+	rcs := w.gh.ReviewComments(owner, repoName, pr)
+	if len(rcs) != 1 || rcs[0].Line != 6 || !strings.Contains(rcs[0].Body, "```suggestion\nversion: 15\n```") {
+		t.Fatalf("review comments %+v", rcs)
+	}
+	c := w.stickyComments(pr)
+	if len(c) != 1 || !strings.Contains(c[0].Body, "version: 15") {
+		t.Fatalf("comment lacks the fix")
+	}
+}
+
+// TestNoLLMFilesChanged completes the check at once without a gate.
+func TestNoLLMFilesChanged(t *testing.T) {
+	w := newWorld(t, worldOptions{})
+	pr, sha := w.openPR("docs", map[string]string{"README.md": "docs only\n"}, false)
+	w.gh.EditPull(owner, repoName, pr, func(p *fakegithub.PullRequest) {
+		p.Files = []fakegithub.File{{Filename: "README.md", Status: "modified"}}
+	})
+	w.deliver("pull_request", w.event("opened", pr, nil), w.newDelivery())
+	cr := w.waitCheck(sha, 20*time.Second)
+	if cr.Conclusion != "success" || !strings.Contains(strings.ToLower(cr.Output.Title), "no llm artifacts changed") {
+		t.Fatalf("check %s %q", cr.Conclusion, cr.Output.Title)
+	}
+	if len(w.stickyComments(pr)) != 0 || w.llm.Calls() != 0 {
+		t.Fatal("a docs-only PR got a comment or model calls")
+	}
+}
+
+// TestMergeTagsAndRecordsDeploy: on merge the bot tags support-assistant/v15
+// at the merge commit, pushes it, and records the deploy with approvers.
+func TestMergeTagsAndRecordsDeploy(t *testing.T) {
+	w := newWorld(t, worldOptions{})
+	pr, sha := w.openPR("v15", w.files(nil), false)
+	w.deliver("pull_request", w.event("opened", pr, nil), w.newDelivery())
+	w.waitCheck(sha, 60*time.Second)
+	w.gh.AddReview(owner, repoName, pr, fakegithub.Review{User: "alice", State: "APPROVED", CommitID: sha})
+	w.gh.AddReview(owner, repoName, pr, fakegithub.Review{User: "bob", State: "COMMENTED", CommitID: sha})
+	merge := w.git.Commit(owner+"/"+repoName, "main", w.files(nil), nil, "Merge pull request #1")
+	w.gh.EditPull(owner, repoName, pr, func(p *fakegithub.PullRequest) {
+		p.State, p.Merged, p.MergeCommitSHA = "closed", true, merge
+	})
+	if code := w.deliver("pull_request", w.event("closed", pr, nil), w.newDelivery()); code != 202 {
+		t.Fatalf("delivery %d", code)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	var tagSHA string
+	for time.Now().Before(deadline) {
+		if tagSHA = w.git.Refs(owner + "/" + repoName)["refs/tags/support-assistant/v15"]; tagSHA != "" {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if tagSHA != merge {
+		t.Fatalf("tag support-assistant/v15 at %q, want merge commit %s\n%s", tagSHA, merge, tail(w.logs.String(), 3000))
+	}
+	st := w.openStore()
+	var d struct{ ok bool }
+	for time.Now().Before(deadline) {
+		dep, err := st.DeployOf(context.Background(), owner+"/"+repoName, "support-assistant", 15)
+		if err == nil {
+			if dep.MergeSHA != merge || dep.PR != pr || strings.Join(dep.Approvers, ",") != "alice" || dep.Verdict != "fail" || dep.Digest == "" {
+				t.Fatalf("deploy record %+v", dep)
+			}
+			d.ok = true
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !d.ok {
+		t.Fatal("no deploy record")
+	}
+}
