@@ -58,14 +58,22 @@ func startCheck(ctx context.Context, gh *github.Client, owner, repo, headSHA str
 	return cr, nil
 }
 
-// complete finishes the check. Annotations beyond the first 50 go in
-// further updates of the same run, as GitHub's API requires.
+// complete finishes the check. GitHub takes 50 annotations per request, so
+// earlier batches go in updates while the check is still in progress and
+// the last batch rides with the completion: whoever sees the check
+// completed sees every annotation.
 func (c *checkRun) complete(ctx context.Context, conclusion, title, summary, text string, anns []*github.CheckRunAnnotation) error {
-	first := anns
-	if len(first) > maxAnnotations {
-		first = first[:maxAnnotations]
+	for len(anns) > maxAnnotations {
+		_, _, err := c.gh.Checks.UpdateCheckRun(ctx, c.owner, c.repo, c.id, github.UpdateCheckRunOptions{
+			Name:   CheckName,
+			Output: &github.CheckRunOutput{Title: &title, Summary: &summary, Annotations: anns[:maxAnnotations]},
+		})
+		if err != nil {
+			return fmt.Errorf("add annotations: %w", err)
+		}
+		anns = anns[maxAnnotations:]
 	}
-	out := &github.CheckRunOutput{Title: &title, Summary: &summary, Annotations: first}
+	out := &github.CheckRunOutput{Title: &title, Summary: &summary, Annotations: anns}
 	if text != "" {
 		out.Text = &text
 	}
@@ -75,17 +83,6 @@ func (c *checkRun) complete(ctx context.Context, conclusion, title, summary, tex
 	})
 	if err != nil {
 		return fmt.Errorf("complete check run: %w", err)
-	}
-	for rest := anns[len(first):]; len(rest) > 0; {
-		n := min(len(rest), maxAnnotations)
-		_, _, err := c.gh.Checks.UpdateCheckRun(ctx, c.owner, c.repo, c.id, github.UpdateCheckRunOptions{
-			Name:   CheckName,
-			Output: &github.CheckRunOutput{Title: &title, Summary: &summary, Annotations: rest[:n]},
-		})
-		if err != nil {
-			return fmt.Errorf("add annotations: %w", err)
-		}
-		rest = rest[n:]
 	}
 	return nil
 }

@@ -36,20 +36,26 @@ func cloneRepo(ctx context.Context, dir, cloneURL, branch, token string) (*check
 	return &checkout{repo: repo, git: &registry.GitRepo{Repo: repo, Sub: "."}, auth: auth}, nil
 }
 
-// fetchHead fetches a PR's head branch, from the fork's URL when it is one,
-// into refs/promptgate/head.
-func (c *checkout) fetchHead(ctx context.Context, url, branch string) error {
+// fetchHead fetches a PR's head into refs/promptgate/head: GitHub's
+// refs/pull/<n>/head on the base repository, which exists for same-repo
+// and fork PRs alike, else the head branch (from the fork's URL for a fork).
+func (c *checkout) fetchHead(ctx context.Context, pr int, forkURL, branch string) error {
+	pull := config.RefSpec(fmt.Sprintf("+refs/pull/%d/head:refs/promptgate/head", pr))
+	err := c.repo.FetchContext(ctx, &git.FetchOptions{RemoteName: "origin", Auth: c.auth, RefSpecs: []config.RefSpec{pull}, Tags: git.NoTags})
+	if err == nil || errors.Is(err, git.NoErrAlreadyUpToDate) {
+		return nil
+	}
 	remote := "origin"
-	if url != "" {
+	if forkURL != "" {
 		remote = "head"
 		if _, err := c.repo.Remote(remote); errors.Is(err, git.ErrRemoteNotFound) {
-			if _, err := c.repo.CreateRemote(&config.RemoteConfig{Name: remote, URLs: []string{url}}); err != nil {
+			if _, err := c.repo.CreateRemote(&config.RemoteConfig{Name: remote, URLs: []string{forkURL}}); err != nil {
 				return err
 			}
 		}
 	}
 	spec := config.RefSpec(fmt.Sprintf("+refs/heads/%s:refs/promptgate/head", branch))
-	err := c.repo.FetchContext(ctx, &git.FetchOptions{RemoteName: remote, Auth: c.auth, RefSpecs: []config.RefSpec{spec}, Tags: git.NoTags})
+	err = c.repo.FetchContext(ctx, &git.FetchOptions{RemoteName: remote, Auth: c.auth, RefSpecs: []config.RefSpec{spec}, Tags: git.NoTags})
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
 		return fmt.Errorf("fetch head %s: %w", branch, err)
 	}

@@ -56,6 +56,7 @@ func TestDuplicateDeliveriesAndRacingPushes(t *testing.T) {
 	// A second push while the first run is going.
 	time.Sleep(300 * time.Millisecond)
 	sha2 := w.git.Commit(owner+"/"+repoName, "v15", map[string]string{"README.md": "notes\n"}, nil, "second push")
+	w.git.SetRef(owner+"/"+repoName, "refs/pull/1/head", sha2)
 	w.gh.EditPull(owner, repoName, pr, func(p *fakegithub.PullRequest) { p.HeadSHA = sha2 })
 	w.deliver("pull_request", w.event("synchronize", pr, nil), w.newDelivery())
 	cr := w.waitCheck(sha2, 90*time.Second)

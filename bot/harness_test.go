@@ -236,6 +236,7 @@ func (w *world) openPR(branch string, files map[string]string, fork bool) (int, 
 		pr.Fork, pr.HeadOwner = true, "stranger"
 	}
 	n := w.gh.AddPull(owner, repoName, pr)
+	w.git.SetRef(owner+"/"+repoName, fmt.Sprintf("refs/pull/%d/head", n), sha)
 	return n, sha
 }
 

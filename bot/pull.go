@@ -141,7 +141,7 @@ func (s *Server) gate(ctx context.Context, pc *prContext, fork bool) error {
 	if fork {
 		headURL = pr.GetHead().GetRepo().GetCloneURL()
 	}
-	if err := co.fetchHead(ctx, headURL, pr.GetHead().GetRef()); err != nil {
+	if err := co.fetchHead(ctx, job.PR, headURL, pr.GetHead().GetRef()); err != nil {
 		return err
 	}
 	base, err := co.load(pr.GetBase().GetSHA())

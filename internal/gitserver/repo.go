@@ -116,6 +116,13 @@ func (s *Server) Tag(name, tag, rev string) string {
 	return strings.TrimSpace(s.must(s.runGit(dir, nil, "rev-parse", "refs/tags/"+tag+"^{commit}")))
 }
 
+// SetRef points ref (e.g. refs/pull/7/head, as GitHub keeps for every pull
+// request) at rev directly in the repository.
+func (s *Server) SetRef(name, ref, rev string) {
+	s.tb.Helper()
+	s.must(s.runGit(s.bareDir(name), nil, "update-ref", ref, rev))
+}
+
 // Refs maps every ref of the repository to the object it names, as
 // `git ls-remote` shows them: an annotated tag also appears as
 // "<ref>^{}" with the commit it points at.
