@@ -47,6 +47,16 @@ func startCheck(ctx context.Context, gh *github.Client, owner, repo, headSHA str
 		cr.id, cr.url = run.GetID(), run.GetHTMLURL()
 		return cr, nil
 	}
+	// A job resumed after a crash finds the check it created before.
+	runs, _, err := gh.Checks.ListCheckRunsForRef(ctx, owner, repo, headSHA, &github.ListCheckRunsOptions{CheckName: github.String(CheckName)})
+	if err != nil {
+		return nil, fmt.Errorf("list check runs: %w", err)
+	}
+	for _, r := range runs.CheckRuns {
+		if r.GetExternalID() == externalID && externalID != "" {
+			return startCheck(ctx, gh, owner, repo, headSHA, r.GetID(), externalID, summary)
+		}
+	}
 	run, _, err := gh.Checks.CreateCheckRun(ctx, owner, repo, github.CreateCheckRunOptions{
 		Name: CheckName, HeadSHA: headSHA, Status: github.String("in_progress"),
 		StartedAt: &github.Timestamp{Time: time.Now()}, ExternalID: github.String(externalID), Output: out,

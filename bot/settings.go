@@ -100,6 +100,13 @@ func LoadSettings(getenv func(string) string, path string) (*Settings, error) {
 			*dst = f
 		}
 	}
+	if v := getenv("PROMPTGATE_JOB_LEASE"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second {
+			return nil, fmt.Errorf("PROMPTGATE_JOB_LEASE: want a duration of at least 1s, such as 30s")
+		}
+		s.JobLease = d
+	}
 	if key := getenv("PROMPTGATE_PRIVATE_KEY"); key != "" {
 		s.PrivateKey = []byte(key)
 	} else if s.PrivateKeyFile != "" {

@@ -2,14 +2,10 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"errors"
-	"net/url"
+	"github.com/promptgate/promptgate/internal/pgtest"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -45,49 +41,8 @@ func forEachBackend(t *testing.T, fn func(t *testing.T, newURL func(t *testing.T
 	}
 }
 
-var unsafeSchemaChars = regexp.MustCompile(`[^a-z0-9_]+`)
-
-// newPostgresURL creates a schema of its own for the test, dropped at
-// cleanup, and returns the server URL with search_path pointing at it.
-func newPostgresURL(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("PROMPTGATE_TEST_DATABASE_URL")
-	if base == "" {
-		t.Skip("PROMPTGATE_TEST_DATABASE_URL not set: skipping PostgreSQL test")
-	}
-	var rnd [4]byte
-	if _, err := rand.Read(rnd[:]); err != nil {
-		t.Fatal(err)
-	}
-	name := unsafeSchemaChars.ReplaceAllString(strings.ToLower(t.Name()), "_")
-	if len(name) > 40 {
-		name = name[len(name)-40:]
-	}
-	schema := "pgt_" + strings.Trim(name, "_") + "_" + hex.EncodeToString(rnd[:])
-
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	ctx := context.Background()
-	if _, err := admin.ExecContext(ctx, `CREATE SCHEMA "`+schema+`"`); err != nil {
-		t.Fatalf("create schema %s: %v", schema, err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.ExecContext(context.Background(), `DROP SCHEMA "`+schema+`" CASCADE`); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
+// newPostgresURL is an isolated schema on the test server, or a skip.
+func newPostgresURL(t *testing.T) string { return pgtest.URL(t) }
 
 // open opens a Store on dbURL, closed at cleanup.
 func open(t *testing.T, dbURL string, opts ...Option) *Store {
