@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -46,7 +47,7 @@ const (
 // world is everything an end-to-end test talks to: a fake GitHub, a real
 // git server, a local OpenAI-compatible server and the bot itself.
 type world struct {
-	t       *testing.T
+	t       testing.TB
 	gh      *fakegithub.Server
 	git     *gitserver.Server
 	llm     *fakeopenai.Server
@@ -81,12 +82,16 @@ func (s *syncBuffer) String() string {
 
 type worldOptions struct {
 	latency time.Duration
+	// history, when > 0, is how many commits precede the example on main.
+	history int
+	// golden, when set, replaces the example's golden set (path → content).
+	golden  map[string]string
 	dbURL   string
 	workers int
 	noBot   bool
 }
 
-func newWorld(t *testing.T, opts worldOptions) *world {
+func newWorld(t testing.TB, opts worldOptions) *world {
 	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -112,7 +117,20 @@ func newWorld(t *testing.T, opts worldOptions) *world {
 	t.Cleanup(w.llm.Close)
 
 	// The config repo: main holds v14 live in production.
-	w.git.CreateRepo(owner + "/" + repoName)
+	bare := w.git.CreateRepo(owner + "/" + repoName)
+	if opts.history > 0 {
+		fastImport(t, bare, opts.history)
+	}
+	if opts.golden != nil {
+		for p := range w.example {
+			if strings.HasPrefix(p, "golden/") || strings.HasPrefix(p, "recordings/") {
+				delete(w.example, p)
+			}
+		}
+		for p, c := range opts.golden {
+			w.example[p] = c
+		}
+	}
 	base := w.files(map[string]string{"artifacts/support-assistant.yaml": w.v14, "environments/production.yaml": w.prod14})
 	w.git.Seed(owner+"/"+repoName, base, "support-assistant v14")
 
@@ -138,6 +156,23 @@ func newWorld(t *testing.T, opts worldOptions) *world {
 		}
 	})
 	return w
+}
+
+// fastImport writes n commits of history to main with git fast-import.
+func fastImport(t testing.TB, bare string, n int) {
+	t.Helper()
+	var b strings.Builder
+	for i := 1; i <= n; i++ {
+		content := fmt.Sprintf("history line %d\n", i)
+		fmt.Fprintf(&b, "commit refs/heads/main\ncommitter dev <dev@example.com> %d +0000\ndata <<EOM\nchange %d\nEOM\n", 1700000000+i*60, i)
+		fmt.Fprintf(&b, "M 100644 inline notes/history.txt\ndata %d\n%s\n", len(content), content)
+	}
+	cmd := exec.Command("git", "fast-import", "--quiet")
+	cmd.Dir = bare
+	cmd.Stdin = strings.NewReader(b.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("fast-import: %v\n%s", err, out)
+	}
 }
 
 // env is the bot's environment, as `promptgate serve` would see it.

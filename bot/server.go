@@ -29,7 +29,7 @@ type Server struct {
 	registry *prometheus.Registry
 	metrics  *metrics
 	queue    *queue
-	ready    func() bool
+	acceptor *acceptor
 }
 
 type metrics struct {
@@ -79,7 +79,7 @@ func New(ctx context.Context, s *Settings, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	reg := prometheus.NewRegistry()
-	srv := &Server{settings: s, store: st, clients: clients, log: log, registry: reg, metrics: newMetrics(reg)}
+	srv := &Server{settings: s, store: st, clients: clients, log: log, registry: reg, metrics: newMetrics(reg), acceptor: newAcceptor(st)}
 	host, _ := os.Hostname()
 	srv.queue = &queue{
 		store: st, owner: fmt.Sprintf("%s-%d-%d", host, os.Getpid(), time.Now().UnixNano()),

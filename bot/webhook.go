@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/google/go-github/v62/github"
+
+	"github.com/promptgate/promptgate/store"
 )
 
 // Job kinds.
@@ -85,27 +87,22 @@ func (s *Server) handleHook(w http.ResponseWriter, r *http.Request) {
 		s.accepted(w, event, "ignored", start)
 		return
 	}
-	first, err := s.store.RecordDelivery(r.Context(), delivery, event)
-	if err != nil {
-		s.log.Error("record delivery", "delivery", delivery, "error", err)
-		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
-		return
-	}
-	if !first {
-		s.accepted(w, event, "duplicate", start)
-		return
-	}
 	body, _ := json.Marshal(job)
 	key := job.key()
 	if kind == KindMerge {
 		key += ":merge"
 	}
-	created, superseded, err := s.store.Enqueue(r.Context(), kind, key, body)
+	res, err := s.acceptor.accept(r.Context(), store.DeliveryJob{Delivery: delivery, Event: event, Kind: kind, Key: key, Payload: body})
 	if err != nil {
-		s.log.Error("enqueue", "delivery", delivery, "error", err)
+		s.log.Error("accept delivery", "delivery", delivery, "error", err)
 		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
 		return
 	}
+	if res.Duplicate {
+		s.accepted(w, event, "duplicate", start)
+		return
+	}
+	created, superseded := res.Job, res.Superseded
 	s.log.Info("job queued", "kind", kind, "job", created.ID, "repo", job.FullName(), "pr", job.PR, "delivery", delivery, "trigger", job.Trigger, "superseded", len(superseded))
 	s.queue.wake()
 	s.accepted(w, event, "queued", start)

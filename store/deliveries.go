@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -38,4 +39,67 @@ func (s *Store) PruneDeliveries(ctx context.Context, cutoff time.Time) (int64, e
 		return 0, fmt.Errorf("prune deliveries: %w", err)
 	}
 	return n, nil
+}
+
+// DeliveryJob is a webhook delivery and the job it asks for.
+type DeliveryJob struct {
+	Delivery, Event string
+	Kind, Key       string
+	Payload         []byte
+}
+
+// DeliveryResult is what AcceptDeliveries did with one DeliveryJob.
+type DeliveryResult struct {
+	// Duplicate is set when the delivery id was seen before: no job.
+	Duplicate  bool
+	Job        Job
+	Superseded []Job
+}
+
+// AcceptDeliveries records deliveries and enqueues their jobs, all in one
+// transaction: a delivery is never recorded without its job, and a batch
+// of concurrent webhooks costs one commit instead of one each.
+func (s *Store) AcceptDeliveries(ctx context.Context, items []DeliveryJob) ([]DeliveryResult, error) {
+	out := make([]DeliveryResult, len(items))
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		now := toNanos(time.Now())
+		st, err := s.prepareEnqueue(ctx, tx)
+		if err != nil {
+			return err
+		}
+		defer st.close()
+		record, err := tx.PrepareContext(ctx, s.q(`INSERT INTO deliveries (id, event, received_at) VALUES (?, ?, ?)
+ON CONFLICT (id) DO NOTHING`))
+		if err != nil {
+			return fmt.Errorf("prepare: %w", err)
+		}
+		defer record.Close()
+		for i, it := range items {
+			if it.Delivery == "" {
+				return errors.New("empty delivery id")
+			}
+			res, err := record.ExecContext(ctx, it.Delivery, it.Event, now)
+			if err != nil {
+				return fmt.Errorf("record delivery %s: %w", it.Delivery, err)
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				out[i] = DeliveryResult{Duplicate: true}
+				continue
+			}
+			payload := it.Payload
+			if payload == nil {
+				payload = []byte{}
+			}
+			job, superseded, err := s.enqueueTx(ctx, tx, st, it.Kind, it.Key, payload)
+			if err != nil {
+				return fmt.Errorf("enqueue for delivery %s: %w", it.Delivery, err)
+			}
+			out[i] = DeliveryResult{Job: job, Superseded: superseded}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("accept deliveries: %w", err)
+	}
+	return out, nil
 }

@@ -67,47 +67,14 @@ func (s *Store) Enqueue(ctx context.Context, kind, key string, payload []byte) (
 	var job Job
 	var superseded []Job
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		superseded = nil
-		now := toNanos(time.Now())
-		if key != "" {
-			if s.d == dialectPostgres {
-				// Two enqueues of one key must not both miss each other's
-				// uncommitted job: serialize them per kind and key.
-				if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, jobKeyLock(kind, key)); err != nil {
-					return fmt.Errorf("lock job key: %w", err)
-				}
-			}
-			rows, err := tx.QueryContext(ctx, s.q(`UPDATE jobs SET state = ?, updated_at = ?
-WHERE kind = ? AND job_key = ? AND state IN (?, ?)
-RETURNING `+jobColumns), StateSuperseded, now, kind, key, StateQueued, StateRunning)
-			if err != nil {
-				return fmt.Errorf("supersede: %w", err)
-			}
-			for rows.Next() {
-				j, err := scanJob(rows)
-				if err != nil {
-					rows.Close()
-					return fmt.Errorf("supersede: %w", err)
-				}
-				superseded = append(superseded, j)
-			}
-			if err := rows.Close(); err != nil {
-				return fmt.Errorf("supersede: %w", err)
-			}
-			if err := rows.Err(); err != nil {
-				return fmt.Errorf("supersede: %w", err)
-			}
-			slices.SortFunc(superseded, func(a, b Job) int { return cmp.Compare(a.ID, b.ID) })
-		}
-		row := tx.QueryRowContext(ctx, s.q(`INSERT INTO jobs (kind, job_key, payload, state, attempts, lease_owner, lease_until, last_error, created_at, updated_at)
-VALUES (?, ?, ?, ?, 0, '', 0, '', ?, ?)
-RETURNING `+jobColumns), kind, key, payload, StateQueued, now, now)
 		var err error
-		job, err = scanJob(row)
+		st, err := s.prepareEnqueue(ctx, tx)
 		if err != nil {
-			return fmt.Errorf("insert: %w", err)
+			return err
 		}
-		return nil
+		defer st.close()
+		job, superseded, err = s.enqueueTx(ctx, tx, st, kind, key, payload)
+		return err
 	})
 	if err != nil {
 		return Job{}, nil, fmt.Errorf("enqueue %s %q: %w", kind, key, err)
@@ -262,4 +229,74 @@ func jobKeyLock(kind, key string) int64 {
 	h := fnv.New64a()
 	h.Write([]byte("job\x00" + kind + "\x00" + key))
 	return int64(h.Sum64())
+}
+
+// enqueueStmts are Enqueue's statements prepared once per transaction, so
+// a batch of enqueues does not parse the same SQL for every job.
+type enqueueStmts struct {
+	supersede, insert *sql.Stmt
+}
+
+func (s *Store) prepareEnqueue(ctx context.Context, tx *sql.Tx) (*enqueueStmts, error) {
+	sup, err := tx.PrepareContext(ctx, s.q(`UPDATE jobs SET state = ?, updated_at = ?
+WHERE kind = ? AND job_key = ? AND state IN (?, ?)
+RETURNING `+jobColumns))
+	if err != nil {
+		return nil, fmt.Errorf("prepare supersede: %w", err)
+	}
+	ins, err := tx.PrepareContext(ctx, s.q(`INSERT INTO jobs (kind, job_key, payload, state, attempts, lease_owner, lease_until, last_error, created_at, updated_at)
+VALUES (?, ?, ?, ?, 0, '', 0, '', ?, ?)
+RETURNING `+jobColumns))
+	if err != nil {
+		sup.Close()
+		return nil, fmt.Errorf("prepare insert: %w", err)
+	}
+	return &enqueueStmts{supersede: sup, insert: ins}, nil
+}
+
+func (st *enqueueStmts) close() {
+	st.supersede.Close()
+	st.insert.Close()
+}
+
+// enqueueTx is Enqueue inside a caller's transaction.
+func (s *Store) enqueueTx(ctx context.Context, tx *sql.Tx, st *enqueueStmts, kind, key string, payload []byte) (Job, []Job, error) {
+	var job Job
+	var superseded []Job
+	now := toNanos(time.Now())
+	if key != "" {
+		if s.d == dialectPostgres {
+			// Two enqueues of one key must not both miss each other's
+			// uncommitted job: serialize them per kind and key.
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, jobKeyLock(kind, key)); err != nil {
+				return Job{}, nil, fmt.Errorf("lock job key: %w", err)
+			}
+		}
+		rows, err := st.supersede.QueryContext(ctx, StateSuperseded, now, kind, key, StateQueued, StateRunning)
+		if err != nil {
+			return Job{}, nil, fmt.Errorf("supersede: %w", err)
+		}
+		for rows.Next() {
+			j, err := scanJob(rows)
+			if err != nil {
+				rows.Close()
+				return Job{}, nil, fmt.Errorf("supersede: %w", err)
+			}
+			superseded = append(superseded, j)
+		}
+		if err := rows.Close(); err != nil {
+			return Job{}, nil, fmt.Errorf("supersede: %w", err)
+		}
+		if err := rows.Err(); err != nil {
+			return Job{}, nil, fmt.Errorf("supersede: %w", err)
+		}
+		slices.SortFunc(superseded, func(a, b Job) int { return cmp.Compare(a.ID, b.ID) })
+	}
+	row := st.insert.QueryRowContext(ctx, kind, key, payload, StateQueued, now, now)
+	var err error
+	job, err = scanJob(row)
+	if err != nil {
+		return Job{}, nil, fmt.Errorf("insert: %w", err)
+	}
+	return job, superseded, nil
 }
