@@ -106,3 +106,5 @@ func short(sha string) string {
 	}
 	return sha
 }
+
+func sortStrings(s []string) { sort.Strings(s) }

@@ -26,9 +26,10 @@ type Clients struct {
 	base    http.RoundTripper
 	log     *slog.Logger
 
-	mu    sync.Mutex
-	byID  map[int64]*installation
-	appCl *github.Client
+	mu       sync.Mutex
+	byID     map[int64]*installation
+	appCl    *github.Client
+	repoInst map[string]int64
 }
 
 type installation struct {
@@ -186,4 +187,36 @@ func retryAfter(v string) time.Duration {
 		return max(time.Until(t), 0)
 	}
 	return 0
+}
+
+// InstallationFor finds the App's installation on a repository, with the
+// App's own JWT credentials; the answer is cached.
+func (c *Clients) InstallationFor(ctx context.Context, owner, repo string) (int64, error) {
+	key := owner + "/" + repo
+	c.mu.Lock()
+	if c.repoInst == nil {
+		c.repoInst = map[string]int64{}
+	}
+	if id, ok := c.repoInst[key]; ok {
+		c.mu.Unlock()
+		return id, nil
+	}
+	if c.appCl == nil {
+		cl, err := newClient(&http.Client{Transport: c.apps}, c.baseURL)
+		if err != nil {
+			c.mu.Unlock()
+			return 0, err
+		}
+		c.appCl = cl
+	}
+	app := c.appCl
+	c.mu.Unlock()
+	inst, _, err := app.Apps.FindRepositoryInstallation(ctx, owner, repo)
+	if err != nil {
+		return 0, fmt.Errorf("find the App's installation on %s: %w", key, err)
+	}
+	c.mu.Lock()
+	c.repoInst[key] = inst.GetID()
+	c.mu.Unlock()
+	return inst.GetID(), nil
 }

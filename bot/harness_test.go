@@ -37,30 +37,33 @@ import (
 )
 
 const (
-	owner      = "acme"
-	repoName   = "llm-config"
-	appID      = 4242
-	secret     = "whsec-test-0123456789abcdef"
-	providerKy = "sk-test-provider-key-987654321"
+	owner       = "acme"
+	repoName    = "llm-config"
+	appID       = 4242
+	secret      = "whsec-test-0123456789abcdef"
+	providerKy  = "sk-test-provider-key-987654321"
+	eventsToken = "events-token-abcdef123456"
+	alertsToken = "alerts-token-abcdef654321"
 )
 
 // world is everything an end-to-end test talks to: a fake GitHub, a real
 // git server, a local OpenAI-compatible server and the bot itself.
 type world struct {
-	t       testing.TB
-	gh      *fakegithub.Server
-	git     *gitserver.Server
-	llm     *fakeopenai.Server
-	keyPEM  []byte
-	url     string // the bot's base URL
-	logs    *syncBuffer
-	dataDir string
-	dbURL   string
-	client  *github.Client
-	example map[string]string // the example config repo at v15, path → content
-	v14     string
-	prod14  string
-	nextDel atomic.Int64
+	t          testing.TB
+	gh         *fakegithub.Server
+	git        *gitserver.Server
+	llm        *fakeopenai.Server
+	keyPEM     []byte
+	url        string // the bot's base URL
+	logs       *syncBuffer
+	dataDir    string
+	dbURL      string
+	client     *github.Client
+	example    map[string]string // the example config repo at v15, path → content
+	production bool
+	v14        string
+	prod14     string
+	nextDel    atomic.Int64
 }
 
 type syncBuffer struct {
@@ -89,6 +92,9 @@ type worldOptions struct {
 	dbURL   string
 	workers int
 	noBot   bool
+	// production sets the config repo up as production follows it: v14
+	// tagged, v15 merged, tagged and live, triggers that fire at once.
+	production bool
 }
 
 func newWorld(t testing.TB, opts worldOptions) *world {
@@ -134,6 +140,16 @@ func newWorld(t testing.TB, opts worldOptions) *world {
 	base := w.files(map[string]string{"artifacts/support-assistant.yaml": w.v14, "environments/production.yaml": w.prod14})
 	w.git.Seed(owner+"/"+repoName, base, "support-assistant v14")
 
+	if opts.production {
+		w.production = true
+		repo := owner + "/" + repoName
+		w.git.Tag(repo, "support-assistant/v14", "main")
+		cfg := strings.Replace(w.example["promptgate.yaml"], "for: 10m                     # the condition", "for: 0s                      # the condition", 1)
+		cfg = strings.Replace(cfg, "min_events: 200", "min_events: 50", 1)
+		w.example["promptgate.yaml"] = cfg
+		w.git.Commit(repo, "main", w.files(nil), nil, "Merge pull request #1: support-assistant v15")
+		w.git.Tag(repo, "support-assistant/v15", "main")
+	}
 	w.dbURL = opts.dbURL
 	if w.dbURL == "" {
 		w.dbURL = filepath.Join(w.dataDir, "promptgate.db")
@@ -177,7 +193,7 @@ func fastImport(t testing.TB, bare string, n int) {
 
 // env is the bot's environment, as `promptgate serve` would see it.
 func (w *world) env() map[string]string {
-	return map[string]string{
+	env := map[string]string{
 		"PROMPTGATE_APP_ID":         fmt.Sprint(appID),
 		"PROMPTGATE_PRIVATE_KEY":    string(w.keyPEM),
 		"PROMPTGATE_WEBHOOK_SECRET": secret,
@@ -187,6 +203,13 @@ func (w *world) env() map[string]string {
 		"OPENAI_BASE_URL":           w.llm.BaseURL(),
 		"OPENAI_API_KEY":            providerKy,
 	}
+	if w.production {
+		env["PROMPTGATE_CONFIG_REPO"] = owner + "/" + repoName
+		env["PROMPTGATE_EVENTS_TOKEN"] = eventsToken
+		env["PROMPTGATE_ALERTS_TOKEN"] = alertsToken
+		env["PROMPTGATE_MONITOR_INTERVAL"] = "200ms"
+	}
+	return env
 }
 
 func (w *world) startBot(workers int) string {

@@ -30,6 +30,10 @@ type Server struct {
 	metrics  *metrics
 	queue    *queue
 	acceptor *acceptor
+	// config follows the config repo production runs from; nil when
+	// PROMPTGATE_CONFIG_REPO is unset (PR gating still works).
+	config  *configRepo
+	monitor *monitorLoop
 }
 
 type metrics struct {
@@ -38,6 +42,12 @@ type metrics struct {
 	jobs          *prometheus.CounterVec
 	jobSeconds    *prometheus.HistogramVec
 	gates         *prometheus.CounterVec
+	revertSeconds prometheus.Histogram
+	events        *prometheus.CounterVec
+	eventLatency  *prometheus.HistogramVec
+	eventCost     *prometheus.HistogramVec
+	series        *prometheus.GaugeVec
+	triggers      *prometheus.GaugeVec
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -59,6 +69,28 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Name: "promptgate_gate_verdicts_total", Help: "Gate verdicts posted on pull requests.",
 		}, []string{"verdict"}),
 	}
+	m.revertSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "promptgate_alert_to_revert_pr_seconds", Help: "Time from an alert or fired trigger to its revert PR being open.",
+		Buckets: []float64{.5, 1, 2, 5, 10, 30, 60, 300},
+	})
+	m.events = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "promptgate_events_total", Help: "Production events ingested, by artifact, version, environment and status.",
+	}, []string{"artifact", "version", "environment", "status"})
+	m.eventLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "promptgate_event_latency_ms", Help: "Latency of production calls in milliseconds.",
+		Buckets: []float64{100, 250, 500, 1000, 1500, 2000, 2500, 3000, 5000, 10000},
+	}, []string{"artifact", "version", "environment"})
+	m.eventCost = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "promptgate_event_cost_usd", Help: "Cost of production calls in USD.",
+		Buckets: []float64{.0005, .001, .002, .003, .004, .005, .0075, .01, .02, .05},
+	}, []string{"artifact", "version", "environment"})
+	m.series = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "promptgate_version_metric", Help: "Per-version production metrics over the monitor window (rates in percent, cost in USD, latency in ms).",
+	}, []string{"artifact", "version", "environment", "metric"})
+	m.triggers = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "promptgate_trigger_firing", Help: "1 while a trigger fires for an artifact version.",
+	}, []string{"trigger", "artifact", "version", "environment"})
+	reg.MustRegister(m.revertSeconds, m.events, m.eventLatency, m.eventCost, m.series, m.triggers)
 	reg.MustRegister(m.deliveries, m.acceptSeconds, m.jobs, m.jobSeconds, m.gates,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -87,9 +119,14 @@ func New(ctx context.Context, s *Settings, log *slog.Logger) (*Server, error) {
 		log: log, metrics: srv.metrics, notify: make(chan struct{}, 1),
 	}
 	srv.queue.handlers = map[string]jobFunc{
-		KindGate:  srv.handleGateJob,
-		KindMerge: srv.handleMergeJob,
+		KindGate:   srv.handleGateJob,
+		KindMerge:  srv.handleMergeJob,
+		KindRevert: srv.handleRevertJob,
 	}
+	if s.ConfigRepo != "" {
+		srv.config = newConfigRepo(s.ConfigRepo, s.DataDir, clients)
+	}
+	srv.monitor = newMonitorLoop(srv)
 	return srv, nil
 }
 
@@ -113,6 +150,8 @@ func (s *Server) Handler() http.Handler {
 		fmt.Fprintln(w, "ready")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("POST /api/v1/events", s.handleEvents)
+	mux.HandleFunc("POST /api/alerts", s.handleAlerts)
 	return mux
 }
 
@@ -127,6 +166,11 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		s.queue.run(ctx)
 		close(qdone)
 	}()
+	mdone := make(chan struct{})
+	go func() {
+		s.monitor.run(ctx)
+		close(mdone)
+	}()
 	s.log.Info("serving", "addr", ln.Addr().String(), "workers", s.settings.Workers, "github", s.settings.GitHubURL)
 	select {
 	case <-ctx.Done():
@@ -139,5 +183,6 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	defer cancel()
 	err := hs.Shutdown(shut)
 	<-qdone
+	<-mdone
 	return err
 }

@@ -37,6 +37,11 @@ type Settings struct {
 	PRMaxUSD float64 `yaml:"pr_max_usd"`
 	// JobLease is how long a worker holds a job between heartbeats.
 	JobLease time.Duration `yaml:"job_lease"`
+	// ConfigRepo is owner/name of the config repo production follows: its
+	// triggers, prices and environments drive the monitor and revert PRs.
+	ConfigRepo string `yaml:"config_repo"`
+	// MonitorInterval overrides promptgate.yaml's monitor.interval when set.
+	MonitorInterval time.Duration `yaml:"monitor_interval"`
 	// Getenv reads provider keys (OPENAI_API_KEY and the api_key_env of each provider).
 	Getenv func(string) string `yaml:"-"`
 }
@@ -72,6 +77,15 @@ func LoadSettings(getenv func(string) string, path string) (*Settings, error) {
 	s.DataDir = str("PROMPTGATE_DATA_DIR", file.DataDir)
 	s.PrivateKeyFile = str("PROMPTGATE_PRIVATE_KEY_FILE", file.PrivateKeyFile)
 	s.WebhookSecret = getenv("PROMPTGATE_WEBHOOK_SECRET")
+	s.ConfigRepo = str("PROMPTGATE_CONFIG_REPO", file.ConfigRepo)
+	s.MonitorInterval = file.MonitorInterval
+	if v := getenv("PROMPTGATE_MONITOR_INTERVAL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("PROMPTGATE_MONITOR_INTERVAL: want a duration such as 1m")
+		}
+		s.MonitorInterval = d
+	}
 	s.AlertsToken = getenv("PROMPTGATE_ALERTS_TOKEN")
 	s.EventsToken = getenv("PROMPTGATE_EVENTS_TOKEN")
 	s.AppID = file.AppID
@@ -159,6 +173,9 @@ func (s *Settings) validate() error {
 	if s.WebhookSecret == "" {
 		// Without a secret every payload would validate: refuse to start.
 		errs = append(errs, errors.New("PROMPTGATE_WEBHOOK_SECRET is required"))
+	}
+	if s.ConfigRepo != "" && strings.Count(s.ConfigRepo, "/") != 1 {
+		errs = append(errs, errors.New("PROMPTGATE_CONFIG_REPO must be owner/name"))
 	}
 	if !strings.HasPrefix(s.GitHubURL, "http://") && !strings.HasPrefix(s.GitHubURL, "https://") {
 		errs = append(errs, errors.New("PROMPTGATE_GITHUB_URL must be an http(s) URL"))
