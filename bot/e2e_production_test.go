@@ -2,6 +2,7 @@ package bot_test
 
 import (
 	"bytes"
+	"log/slog"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/promptgate/promptgate/bot"
 	"github.com/promptgate/promptgate/internal/fakegithub"
 	"github.com/promptgate/promptgate/store"
 )
@@ -194,5 +196,33 @@ func TestMalformedEvents(t *testing.T) {
 	st := w.openStore()
 	if n, _ := st.EventCount(t.Context()); n != 2 {
 		t.Fatalf("%d events stored, want 2", n)
+	}
+}
+
+// TestRollbackCommandOpensPR: `promptgate rollback` opens the same revert
+// PR through the App; asking again adds a comment instead of a second PR.
+func TestRollbackCommandOpensPR(t *testing.T) {
+	w := newWorld(t, worldOptions{production: true, noBot: true})
+	env := w.env()
+	env["PROMPTGATE_DATA_DIR"] = t.TempDir()
+	settings, err := bot.LoadSettings(func(k string) string { return env[k] }, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := bot.NewLogger(w.logs, slog.LevelInfo, settings.Secrets())
+	job := bot.RevertJob{Artifact: "support-assistant", Environment: "production", Source: "promptgate rollback (oncall)", Status: "firing", Reason: "customers report wrong refunds"}
+	out, err := bot.Rollback(t.Context(), settings, log, job)
+	if err != nil || !out.Created || out.PR == 0 || out.Incident.RestoreTo != 14 {
+		t.Fatalf("rollback: %+v %v\n%s", out, err, tail(w.logs.String(), 2000))
+	}
+	out, err = bot.Rollback(t.Context(), settings, log, job)
+	if err != nil || out.Created || out.PR == 0 {
+		t.Fatalf("second rollback: %+v %v", out, err)
+	}
+	if n := len(w.gh.CreatedPulls(owner, repoName)); n != 1 {
+		t.Fatalf("%d PRs", n)
+	}
+	if c := w.gh.Comments(owner, repoName, out.PR); len(c) != 1 {
+		t.Fatalf("%d comments on the revert PR", len(c))
 	}
 }

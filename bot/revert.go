@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path"
 	"strings"
@@ -141,6 +142,7 @@ func (s *Server) revert(ctx context.Context, job RevertJob) (RevertOutcome, erro
 	s.metrics.revertSeconds.Observe(elapsed.Seconds())
 	log.Info("revert PR opened", "pr", pr.GetNumber(), "restore", prev, "alert_to_pr_seconds", elapsed.Seconds())
 	out.PR, out.Created = pr.GetNumber(), true
+	out.Incident.PR, out.Incident.RestoreTo = pr.GetNumber(), prev
 	return out, nil
 }
 
@@ -330,4 +332,100 @@ func (s *Server) restoredGoldenResult(ctx context.Context, snap *snapshot, artif
 		}
 	}
 	return fmt.Sprintf("No cached golden-set result for v%d.\n\n", prev)
+}
+
+// Rollback opens the revert PR for an artifact from the command line, the
+// same PR a firing trigger opens, and waits for it.
+func Rollback(ctx context.Context, settings *Settings, log *slog.Logger, job RevertJob) (RevertOutcome, error) {
+	if settings.ConfigRepo == "" {
+		return RevertOutcome{}, errors.New("PROMPTGATE_CONFIG_REPO (owner/name) is required to open the PR")
+	}
+	srv, err := New(ctx, settings, log)
+	if err != nil {
+		return RevertOutcome{}, err
+	}
+	defer srv.Close()
+	if job.ReceivedAt.IsZero() {
+		job.ReceivedAt = time.Now()
+	}
+	return srv.revert(ctx, job)
+}
+
+// LocalRollback makes the revert branch and commit in a local clone, for
+// review before pushing: the pointer of artifact in environments/<env>.yaml
+// goes back to `to`, or to the version before the live one.
+func LocalRollback(dir, artifact, env string, to int, reason string) (branch string, from, restored int, err error) {
+	g, err := registry.OpenGit(dir)
+	if err != nil {
+		return "", 0, 0, err
+	}
+	if g == nil {
+		return "", 0, 0, fmt.Errorf("%s is not inside a git repository", dir)
+	}
+	wt, err := g.Repo.Worktree()
+	if err != nil {
+		return "", 0, 0, err
+	}
+	file := path.Join(g.Sub, registry.EnvironmentsDir, env+".yaml")
+	data, err := os.ReadFile(path.Join(g.Root, file))
+	if err != nil {
+		return "", 0, 0, fmt.Errorf("read %s: %w", file, err)
+	}
+	repo := registry.Load(os.DirFS(path.Join(g.Root, g.Sub)))
+	e, ok := repo.Environments[env]
+	if !ok {
+		return "", 0, 0, fmt.Errorf("no environment %q", env)
+	}
+	entry, ok := e.Entries[artifact]
+	if !ok {
+		return "", 0, 0, fmt.Errorf("%s has no pointer for %s", file, artifact)
+	}
+	from = entry.Version
+	if to == 0 {
+		tags, _ := g.Tags(artifact)
+		for _, t := range tags {
+			if t < from && t > to {
+				to = t
+			}
+		}
+		for v := from - 1; to == 0 && v >= 1; v-- {
+			if _, err := g.Resolve(artifact, v); err == nil {
+				to = v
+			}
+		}
+		if to == 0 {
+			return "", from, 0, fmt.Errorf("no earlier version of %s than v%d resolves from tags or history", artifact, from)
+		}
+	} else if _, err := g.Resolve(artifact, to); err != nil && to != from {
+		return "", from, 0, fmt.Errorf("v%d of %s: %w", to, artifact, err)
+	}
+	if to == from {
+		return "", from, to, fmt.Errorf("%s already points at v%d", file, to)
+	}
+	edited, err := registry.SetPointer(data, artifact, to)
+	if err != nil {
+		return "", from, to, err
+	}
+	if st, err := wt.Status(); err == nil && !st.IsClean() {
+		return "", from, to, errors.New("the work tree has uncommitted changes: commit or stash them first")
+	}
+	branch = RevertBranch(artifact, from)
+	if err := wt.Checkout(&git.CheckoutOptions{Branch: plumbing.NewBranchReferenceName(branch), Create: true}); err != nil {
+		return "", from, to, fmt.Errorf("create branch %s: %w", branch, err)
+	}
+	if err := os.WriteFile(path.Join(g.Root, file), edited, 0o644); err != nil {
+		return branch, from, to, err
+	}
+	if _, err := wt.Add(file); err != nil {
+		return branch, from, to, err
+	}
+	sig := &object.Signature{Name: "promptgate", Email: "promptgate@localhost", When: time.Now()}
+	if cfg, err := g.Repo.ConfigScoped(config.GlobalScope); err == nil && cfg.User.Name != "" {
+		sig.Name, sig.Email = cfg.User.Name, cfg.User.Email
+	}
+	msg := fmt.Sprintf("Roll back %s to v%d in %s\n\n%s\n", artifact, to, env, reason)
+	if _, err := wt.Commit(msg, &git.CommitOptions{Author: sig, Committer: sig}); err != nil {
+		return branch, from, to, fmt.Errorf("commit: %w", err)
+	}
+	return branch, from, to, nil
 }

@@ -32,6 +32,7 @@ var commands = map[string]command{
 	"validate": {"check config, artifacts, golden sets and environments", runValidate},
 	"version":  {"show each artifact's version and digest, and the version it must have", runVersion},
 	"serve":    {"run the GitHub App (webhooks, health, metrics)", runServe},
+	"rollback": {"open the revert PR that points an environment back at an earlier version", runRollback},
 	"gate":     {"run the pull-request gate locally: golden set on baseline and candidate, report", runGate},
 }
 
