@@ -2,10 +2,10 @@ package bot_test
 
 import (
 	"bytes"
-	"log/slog"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
