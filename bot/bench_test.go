@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/promptgate/promptgate/monitor"
 )
 
 // BenchmarkWebhookAccept sends 200 signed deliveries at once, each a
@@ -119,4 +121,44 @@ func BenchmarkPROverhead(b *testing.B) {
 	}
 	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/PR")
 	b.ReportMetric(float64(w.llm.Calls())/float64(b.N), "model_calls/PR")
+}
+
+// BenchmarkIngestHTTP posts batched NDJSON (5,000 events a request, 4
+// senders) to /api/v1/events on the embedded SQLite store and reports
+// events/s, against parsing the same batches in-process (the same run's
+// baseline: the cost without HTTP and storage).
+func BenchmarkIngestHTTP(b *testing.B) {
+	w := newWorld(b, worldOptions{production: true})
+	now := time.Now()
+	batch := productionEvents(15, 5000, 0.1, now.Add(-time.Hour), now)
+	const senders, perSender = 4, 5
+	b.Run("parse_only_baseline", func(b *testing.B) {
+		start := time.Now()
+		for i := 0; i < b.N; i++ {
+			ok, _, err := monitor.ParseEvents(strings.NewReader(batch), nil, time.Now())
+			if err != nil || len(ok) != 5000 {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.N*5000)/time.Since(start).Seconds(), "events/s")
+	})
+	b.Run("http_to_sqlite", func(b *testing.B) {
+		start := time.Now()
+		for i := 0; i < b.N; i++ {
+			var wg sync.WaitGroup
+			for s := 0; s < senders; s++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for k := 0; k < perSender; k++ {
+						if code, ans := post(b, w.url+"/api/v1/events", eventsToken, batch); code != 200 {
+							b.Errorf("ingest: %d %v", code, ans)
+						}
+					}
+				}()
+			}
+			wg.Wait()
+		}
+		b.ReportMetric(float64(b.N*senders*perSender*5000)/time.Since(start).Seconds(), "events/s")
+	})
 }

@@ -2,8 +2,10 @@ package bot_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -159,4 +161,87 @@ func TestTwoReplicasOnePostgres(t *testing.T) {
 	if len(owners) != len(prs) {
 		t.Errorf("%d job completions logged for %d jobs", len(owners), len(prs))
 	}
+}
+
+// TestKillLosesNoAcknowledgedEvent posts event batches to a real
+// `promptgate serve`, kills it with SIGKILL in the middle, restarts it, and
+// checks that every batch that got a 2xx is in the store.
+func TestKillLosesNoAcknowledgedEvent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "promptgate")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/promptgate").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	w := newWorld(t, worldOptions{production: true, noBot: true})
+	addr := freeAddr(t)
+	w.url = "http://" + addr
+	proc := w.startServe(bin, addr)
+	acked := 0
+	var mu sync.Mutex
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				now := time.Now()
+				code, ans := postQuiet(w.url+"/api/v1/events", eventsToken, productionEvents(15, 100, 0.1, now.Add(-time.Minute), now))
+				if code == 0 {
+					return // the server is gone
+				}
+				if code == 200 {
+					mu.Lock()
+					acked += int(ans["accepted"].(float64))
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	time.Sleep(700 * time.Millisecond)
+	proc.Process.Signal(syscall.SIGKILL)
+	proc.Wait()
+	close(stop)
+	wg.Wait()
+	if acked == 0 {
+		t.Fatal("no batch was acknowledged before the kill")
+	}
+	w.startServe(bin, addr)
+	st, err := store.Open(context.Background(), w.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	n, err := st.EventCount(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < acked || n%100 != 0 {
+		t.Fatalf("%d events stored after the kill, %d acknowledged (batches are all or nothing)", n, acked)
+	}
+	t.Logf("%d events acknowledged before SIGKILL, %d stored", acked, n)
+}
+
+// postQuiet is post without failing the test when the server is gone: it
+// returns status 0 then.
+func postQuiet(url, token, body string) (int, map[string]any) {
+	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return 0, nil
+	}
+	return resp.StatusCode, out
 }
