@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/promptgate/promptgate/monitor"
 	"github.com/promptgate/promptgate/store"
 )
@@ -95,20 +97,35 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) observeEvents(events []monitor.Event) {
 	type key struct {
-		artifact, env, status string
-		version               int
+		artifact, env string
+		version       int
 	}
-	counts := map[key]int{}
-	for _, e := range events {
-		counts[key{e.Artifact, e.Environment, e.Status, e.Version}]++
-		v := strconv.Itoa(e.Version)
-		s.metrics.eventLatency.WithLabelValues(e.Artifact, v, e.Environment).Observe(e.LatencyMS)
+	type series struct {
+		latency, cost prometheus.Observer
+		status        map[string]int
+	}
+	// Label lookups are per series, not per event: a batch is mostly one series.
+	bySeries := map[key]*series{}
+	for i := range events {
+		e := &events[i]
+		k := key{e.Artifact, e.Environment, e.Version}
+		sr := bySeries[k]
+		if sr == nil {
+			v := strconv.Itoa(e.Version)
+			sr = &series{latency: s.metrics.eventLatency.WithLabelValues(e.Artifact, v, e.Environment),
+				cost: s.metrics.eventCost.WithLabelValues(e.Artifact, v, e.Environment), status: map[string]int{}}
+			bySeries[k] = sr
+		}
+		sr.status[e.Status]++
+		sr.latency.Observe(e.LatencyMS)
 		if e.CostUSD != nil {
-			s.metrics.eventCost.WithLabelValues(e.Artifact, v, e.Environment).Observe(*e.CostUSD)
+			sr.cost.Observe(*e.CostUSD)
 		}
 	}
-	for k, n := range counts {
-		s.metrics.events.WithLabelValues(k.artifact, strconv.Itoa(k.version), k.env, k.status).Add(float64(n))
+	for k, sr := range bySeries {
+		for status, n := range sr.status {
+			s.metrics.events.WithLabelValues(k.artifact, strconv.Itoa(k.version), k.env, status).Add(float64(n))
+		}
 	}
 }
 

@@ -38,25 +38,51 @@ func (s *Store) InsertEvents(ctx context.Context, events []Event) error {
 	}
 	now := toNanos(time.Now())
 	return s.tx(ctx, func(tx *sql.Tx) error {
+		// Full chunks share one prepared statement; the tail gets its own.
+		var full *sql.Stmt
+		defer func() {
+			if full != nil {
+				full.Close()
+			}
+		}()
+		args := make([]any, 0, eventBatch*14)
 		for start := 0; start < len(events); start += eventBatch {
 			chunk := events[start:min(start+eventBatch, len(events))]
-			var b strings.Builder
-			b.WriteString(`INSERT INTO events (event_time, artifact, version, environment, model, input_tokens, output_tokens, cost_usd, latency_ms, status, escalated, dont_know, rating, received_at) VALUES `)
-			args := make([]any, 0, len(chunk)*14)
-			for i, e := range chunk {
-				if i > 0 {
-					b.WriteByte(',')
-				}
-				b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+			args = args[:0]
+			for _, e := range chunk {
 				args = append(args, toNanos(e.Time), e.Artifact, e.Version, e.Environment, e.Model, e.InputTokens, e.OutputTokens,
 					nullFloat(e.CostUSD), e.LatencyMS, e.Status, e.Escalated, nullBool(e.DontKnow), nullFloat(e.Rating), now)
 			}
-			if _, err := tx.ExecContext(ctx, s.q(b.String()), args...); err != nil {
+			var err error
+			if len(chunk) == eventBatch {
+				if full == nil {
+					if full, err = tx.PrepareContext(ctx, s.q(insertEventsSQL(eventBatch))); err != nil {
+						return fmt.Errorf("insert events: %w", err)
+					}
+				}
+				_, err = full.ExecContext(ctx, args...)
+			} else {
+				_, err = tx.ExecContext(ctx, s.q(insertEventsSQL(len(chunk))), args...)
+			}
+			if err != nil {
 				return fmt.Errorf("insert events: %w", err)
 			}
 		}
 		return nil
 	})
+}
+
+// insertEventsSQL is a multi-row INSERT for n events.
+func insertEventsSQL(n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO events (event_time, artifact, version, environment, model, input_tokens, output_tokens, cost_usd, latency_ms, status, escalated, dont_know, rating, received_at) VALUES `)
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+	}
+	return b.String()
 }
 
 // EventsAfter returns up to limit events with an id above afterID, in id

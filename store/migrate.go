@@ -80,6 +80,8 @@ CREATE TABLE bot_state (
 );
 `,
 	2: `
+-- Events have no secondary index: ingest is append-only and the monitor
+-- reads them in id order, while an index costs each insert a B-tree write.
 CREATE TABLE events (
 	id            %ID%,
 	event_time    BIGINT NOT NULL,
@@ -97,8 +99,6 @@ CREATE TABLE events (
 	rating        DOUBLE PRECISION,
 	received_at   BIGINT NOT NULL
 );
-CREATE INDEX events_series ON events (artifact, environment, version, event_time);
-CREATE INDEX events_time ON events (event_time);
 
 CREATE TABLE incidents (
 	id           %ID%,
@@ -116,6 +116,25 @@ CREATE TABLE incidents (
 	updated_at   BIGINT NOT NULL
 );
 CREATE UNIQUE INDEX incidents_key ON incidents (repo, artifact, environment, version);
+`,
+	3: `
+CREATE TABLE drift_runs (
+	id              %ID%,
+	repo            TEXT NOT NULL,
+	artifact        TEXT NOT NULL,
+	environment     TEXT NOT NULL,
+	version         BIGINT NOT NULL,
+	digest          TEXT NOT NULL,
+	golden_digest   TEXT NOT NULL,
+	repeats         INTEGER NOT NULL,
+	verdict         TEXT NOT NULL,
+	pass_rates_json TEXT NOT NULL,
+	outcomes_json   %BLOB% NOT NULL,
+	report_json     %BLOB% NOT NULL,
+	issue_number    BIGINT NOT NULL DEFAULT 0,
+	created_at      BIGINT NOT NULL
+);
+CREATE INDEX drift_runs_key ON drift_runs (repo, artifact, environment, digest, created_at);
 `,
 }
 
