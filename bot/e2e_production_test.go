@@ -8,11 +8,13 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/promptgate/promptgate/bot"
 	"github.com/promptgate/promptgate/internal/fakegithub"
+	"github.com/promptgate/promptgate/internal/fakeopenai"
 	"github.com/promptgate/promptgate/store"
 )
 
@@ -224,5 +226,44 @@ func TestRollbackCommandOpensPR(t *testing.T) {
 	}
 	if c := w.gh.Comments(owner, repoName, out.PR); len(c) != 1 {
 		t.Fatalf("%d comments on the revert PR", len(c))
+	}
+}
+
+// TestDriftOpensOneIssue: the schedule runs the golden set on the live
+// version; the first run is the baseline; when the provider's model changes
+// behind the same name, one drift issue opens, and later runs update it.
+func TestDriftOpensOneIssue(t *testing.T) {
+	var drifted atomic.Bool
+	w := newWorld(t, worldOptions{production: true, drift: "@every 2s", respond: func(sim func(fakeopenai.ChatRequest) fakeopenai.Reply) func(fakeopenai.ChatRequest) fakeopenai.Reply {
+		return func(req fakeopenai.ChatRequest) fakeopenai.Reply {
+			r := sim(req)
+			if drifted.Load() && strings.Contains(r.Content, "consultant") {
+				r.Content = strings.ReplaceAll(strings.ReplaceAll(r.Content, "consultant", "agent"), `"escalate": true`, `"escalate": false`)
+			}
+			return r
+		}
+	}})
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(w.logs.String(), `"baseline":true`) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(w.logs.String(), `"baseline":true`) {
+		t.Fatalf("no baseline drift run\n%s", tail(w.logs.String(), 3000))
+	}
+	if n := len(w.gh.Issues(owner, repoName)); n != 0 {
+		t.Fatalf("%d issues after the baseline run", n)
+	}
+	drifted.Store(true)
+	for time.Now().Before(deadline.Add(30*time.Second)) && len(w.gh.Issues(owner, repoName)) == 0 {
+		time.Sleep(50 * time.Millisecond)
+	}
+	issues := w.gh.Issues(owner, repoName)
+	if len(issues) != 1 || !strings.Contains(issues[0].Title, "silent drift in support-assistant v15 (production)") || !strings.Contains(issues[0].Body, "escalation") {
+		t.Fatalf("issues: %+v\n%s", issues, tail(w.logs.String(), 3000))
+	}
+	// The next drifted run updates the same issue.
+	time.Sleep(3 * time.Second)
+	if n := len(w.gh.Issues(owner, repoName)); n != 1 {
+		t.Fatalf("%d drift issues, want 1", n)
 	}
 }

@@ -95,6 +95,10 @@ type worldOptions struct {
 	// production sets the config repo up as production follows it: v14
 	// tagged, v15 merged, tagged and live, triggers that fire at once.
 	production bool
+	// drift, when set, replaces the config repo's drift schedule.
+	drift string
+	// respond, when set, wraps the simulated model's answers.
+	respond func(sim func(fakeopenai.ChatRequest) fakeopenai.Reply) func(fakeopenai.ChatRequest) fakeopenai.Reply
 }
 
 func newWorld(t testing.TB, opts worldOptions) *world {
@@ -119,7 +123,11 @@ func newWorld(t testing.TB, opts worldOptions) *world {
 	w.loadExample()
 	repo := registry.Load(os.DirFS("../examples/support-assistant"))
 	sim := simulate.New(repo.Golden["golden/support-assistant"].Cases)
-	w.llm = fakeopenai.New(fakeopenai.Options{Respond: sim.Respond, Latency: opts.latency, APIKey: providerKy})
+	respond := sim.Respond
+	if opts.respond != nil {
+		respond = opts.respond(sim.Respond)
+	}
+	w.llm = fakeopenai.New(fakeopenai.Options{Respond: respond, Latency: opts.latency, APIKey: providerKy})
 	t.Cleanup(w.llm.Close)
 
 	// The config repo: main holds v14 live in production.
@@ -146,6 +154,9 @@ func newWorld(t testing.TB, opts worldOptions) *world {
 		w.git.Tag(repo, "support-assistant/v14", "main")
 		cfg := strings.Replace(w.example["promptgate.yaml"], "for: 10m                     # the condition", "for: 0s                      # the condition", 1)
 		cfg = strings.Replace(cfg, "min_events: 200", "min_events: 50", 1)
+		if opts.drift != "" {
+			cfg = strings.Replace(cfg, `schedule: "0 6 * * *"`, fmt.Sprintf("schedule: %q", opts.drift), 1)
+		}
 		w.example["promptgate.yaml"] = cfg
 		w.git.Commit(repo, "main", w.files(nil), nil, "Merge pull request #1: support-assistant v15")
 		w.git.Tag(repo, "support-assistant/v15", "main")

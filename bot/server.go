@@ -171,6 +171,11 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		s.monitor.run(ctx)
 		close(mdone)
 	}()
+	ddone := make(chan struct{})
+	go func() {
+		s.runDrift(ctx)
+		close(ddone)
+	}()
 	s.log.Info("serving", "addr", ln.Addr().String(), "workers", s.settings.Workers, "github", s.settings.GitHubURL)
 	select {
 	case <-ctx.Done():
@@ -184,5 +189,6 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	err := hs.Shutdown(shut)
 	<-qdone
 	<-mdone
+	<-ddone
 	return err
 }

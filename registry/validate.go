@@ -141,6 +141,11 @@ func validateConfig(r *Repo) {
 			ps.add(p, fieldValue(j.Node, "provider"), "judge provider %q is not defined under providers", j.Provider)
 		}
 	}
+	if c.Drift != nil {
+		if _, err := ParseSchedule(c.Drift.Schedule); err != nil && c.Drift.Schedule != "" {
+			ps.add(p, fieldValue(fieldValue(c.Node, "drift"), "schedule"), "drift.%v", err)
+		}
+	}
 	names := map[string]bool{}
 	for _, t := range c.Triggers {
 		at := func(key string) *yaml.Node { return fieldValue(t.Node, key) }
