@@ -87,6 +87,13 @@ func (s *Server) revert(ctx context.Context, job RevertJob) (RevertOutcome, erro
 		version = live
 	}
 	log = log.With("version", version)
+	// One worker at a time per incident, across replicas: the first alert
+	// opens the PR, the ones that arrive meanwhile wait and then comment.
+	unlock, err := s.lockIncident(ctx, snap.FullName(), job.Artifact, job.Environment, version)
+	if err != nil {
+		return RevertOutcome{}, err
+	}
+	defer unlock()
 	inc, created, err := s.store.OpenIncident(ctx, store.Incident{Repo: snap.FullName(), Artifact: job.Artifact, Environment: job.Environment,
 		Version: version, Source: job.Source, Reason: job.Reason})
 	if err != nil {
@@ -103,7 +110,7 @@ func (s *Server) revert(ctx context.Context, job RevertJob) (RevertOutcome, erro
 			log.Info("alert added to the open revert PR", "pr", inc.PR, "status", job.Status)
 			return out, nil
 		}
-		if inc.Status != store.IncidentOpen || time.Since(inc.UpdatedAt) < 0 {
+		if inc.Status != store.IncidentOpen {
 			log.Info("incident already handled without a PR", "status", inc.Status, "reason", inc.Reason)
 			out.Note = inc.Reason
 			return out, nil
@@ -428,4 +435,29 @@ func LocalRollback(dir, artifact, env string, to int, reason string) (branch str
 		return branch, from, to, fmt.Errorf("commit: %w", err)
 	}
 	return branch, from, to, nil
+}
+
+// lockIncident waits for the incident's lock (at most two minutes) and
+// returns its release.
+func (s *Server) lockIncident(ctx context.Context, repo, artifact, env string, version int) (func(), error) {
+	name := fmt.Sprintf("incident:%s:%s:%s:%d", repo, artifact, env, version)
+	owner := fmt.Sprintf("%s-%d", s.queue.owner, time.Now().UnixNano())
+	deadline := time.Now().Add(2 * time.Minute)
+	for wait := 20 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		ok, err := s.store.TryLock(ctx, name, owner, 5*time.Minute)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return func() { _ = s.store.Unlock(context.WithoutCancel(ctx), name, owner) }, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("incident %s is busy", name)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
 }

@@ -136,6 +136,13 @@ CREATE TABLE drift_runs (
 );
 CREATE INDEX drift_runs_key ON drift_runs (repo, artifact, environment, digest, created_at);
 `,
+	4: `
+CREATE TABLE locks (
+	lock_name  TEXT PRIMARY KEY,
+	owner      TEXT NOT NULL,
+	until      BIGINT NOT NULL
+);
+`,
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serializes migrations
