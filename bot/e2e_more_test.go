@@ -150,3 +150,53 @@ func TestMergeTagsAndRecordsDeploy(t *testing.T) {
 		t.Fatal("no deploy record")
 	}
 }
+
+// TestRerequestedCheckRunsAgain: GitHub's "Re-run" button reuses the check.
+func TestRerequestedCheckRunsAgain(t *testing.T) {
+	w := newWorld(t, worldOptions{})
+	pr, sha := w.openPR("v15", w.files(nil), false)
+	w.deliver("pull_request", w.event("opened", pr, nil), w.newDelivery())
+	first := w.waitCheck(sha, 60*time.Second)
+	ev := w.event("rerequested", pr, map[string]any{"check_run": map[string]any{
+		"id": first.ID, "name": "promptgate", "head_sha": sha, "status": "completed", "conclusion": first.Conclusion,
+		"pull_requests": []any{map[string]any{"number": pr, "id": 1, "url": "https://example/pulls/1",
+			"head": map[string]any{"ref": "v15", "sha": sha}, "base": map[string]any{"ref": "main", "sha": sha}}},
+	}})
+	delete(ev, "pull_request")
+	delete(ev, "number")
+	if code := w.deliver("check_run", ev, w.newDelivery()); code != 202 {
+		t.Fatalf("delivery %d", code)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		cr, _ := w.gh.LatestCheckRun(owner, repoName, "promptgate", sha)
+		if seq := strings.Join(cr.Sequence(), " → "); seq == "in_progress → completed/failure → in_progress → completed/failure" {
+			if n := len(w.gh.CheckRuns(owner, repoName)); n != 1 {
+				t.Fatalf("%d check runs, want the same one re-run", n)
+			}
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cr, _ := w.gh.LatestCheckRun(owner, repoName, "promptgate", sha)
+	t.Fatalf("sequence %v", cr.Sequence())
+}
+
+// TestConfigChangeGatedUnderBaseRules: a PR that loosens its own
+// thresholds is still gated by the base branch's, and the comment says so.
+func TestConfigChangeGatedUnderBaseRules(t *testing.T) {
+	w := newWorld(t, worldOptions{})
+	loose := strings.Replace(w.example["promptgate.yaml"], "max_category_drop_pp: 3 ", "max_category_drop_pp: 90", 1)
+	if loose == w.example["promptgate.yaml"] {
+		t.Fatal("threshold not found in the example config")
+	}
+	pr, sha := w.openPR("loosen", w.files(map[string]string{"promptgate.yaml": loose}), false)
+	w.deliver("pull_request", w.event("opened", pr, nil), w.newDelivery())
+	if cr := w.waitCheck(sha, 60*time.Second); cr.Conclusion != "failure" {
+		t.Fatalf("loosened PR concluded %s", cr.Conclusion)
+	}
+	c := w.stickyComments(pr)
+	if len(c) != 1 || !strings.Contains(c[0].Body, "promptgate.yaml") || !strings.Contains(c[0].Body, "max_category_drop_pp: 90") {
+		t.Fatalf("comment does not show the config change")
+	}
+}

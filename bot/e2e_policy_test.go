@@ -179,3 +179,21 @@ func TestNoSecretsLeak(t *testing.T) {
 		}
 	}
 }
+
+// TestForkSpendCap: a fork PR's gate stops at PROMPTGATE_FORK_MAX_USD and is
+// inconclusive, never green.
+func TestForkSpendCap(t *testing.T) {
+	w := newWorld(t, worldOptions{noBot: true})
+	w.extraEnv = map[string]string{"PROMPTGATE_FORK_MAX_USD": "0.01"}
+	w.startBot(0)
+	pr, sha := w.openPR("from-fork", w.files(nil), true)
+	w.gh.EditPull(owner, repoName, pr, func(p *fakegithub.PullRequest) { p.Labels = []string{"promptgate:run"} })
+	w.deliver("pull_request", w.event("labeled", pr, map[string]any{"label": map[string]any{"name": "promptgate:run"}, "sender": map[string]any{"login": "alice"}}), w.newDelivery())
+	cr := w.waitCheck(sha, 60*time.Second)
+	if cr.Conclusion != "neutral" || !strings.Contains(cr.Output.Text, "budget") {
+		t.Fatalf("capped fork PR: %s %q\n%s", cr.Conclusion, cr.Output.Title, cr.Output.Summary)
+	}
+	if calls := w.llm.Calls(); calls >= 240 {
+		t.Fatalf("%d model calls despite the cap", calls)
+	}
+}

@@ -64,6 +64,8 @@ type world struct {
 	v14        string
 	prod14     string
 	nextDel    atomic.Int64
+	// extraEnv is added to the bot's environment.
+	extraEnv map[string]string
 }
 
 type syncBuffer struct {
@@ -213,6 +215,9 @@ func (w *world) env() map[string]string {
 		"PROMPTGATE_DATA_DIR":       w.dataDir,
 		"OPENAI_BASE_URL":           w.llm.BaseURL(),
 		"OPENAI_API_KEY":            providerKy,
+	}
+	for k, v := range w.extraEnv {
+		env[k] = v
 	}
 	if w.production {
 		env["PROMPTGATE_CONFIG_REPO"] = owner + "/" + repoName
