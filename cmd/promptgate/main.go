@@ -34,6 +34,8 @@ var commands = map[string]command{
 	"serve":    {"run the GitHub App (webhooks, health, metrics)", runServe},
 	"rollback": {"open the revert PR that points an environment back at an earlier version", runRollback},
 	"gate":     {"run the pull-request gate locally: golden set on baseline and candidate, report", runGate},
+	"ingest":   {"store production events from a JSON lines file or stdin (--follow to tail it)", runIngest},
+	"status":   {"compare the live version's production metrics with the previous version's", runStatus},
 }
 
 func main() {
