@@ -196,12 +196,14 @@ func (s *Server) gate(ctx context.Context, pc *prContext, fork bool) error {
 	if _, err := stickyComment(ctx, pc.gh, job.Owner, job.Repo, job.PR, body); err != nil {
 		return err
 	}
+	// Suggestions go out before the check completes, so whoever sees the
+	// result sees the fix too.
+	s.suggestVersions(ctx, pc, rep.Versions)
 	text := report.Markdown(rep, report.Options{Full: true, MaxChars: report.CheckRunMaxChars})
 	if err := pc.check.complete(ctx, conclusion, title, summary, text, annotations(rep.Problems, rep.Versions)); err != nil {
 		return err
 	}
 	s.metrics.gates.WithLabelValues(string(rep.Verdict)).Inc()
-	s.suggestVersions(ctx, pc, rep.Versions)
 	for _, a := range rep.Artifacts {
 		raw, _ := report.JSON(&evaluator.Report{Verdict: a.Verdict, Artifacts: []*evaluator.ArtifactReport{a}})
 		digest := ""
