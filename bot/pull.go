@@ -172,6 +172,19 @@ func (s *Server) gate(ctx context.Context, pc *prContext, fork bool) error {
 		return err
 	}
 	rep.DetailsURL = pc.check.url
+	// Results are saved first: a merge right after the check completes
+	// must find its verdict.
+	for _, a := range rep.Artifacts {
+		raw, _ := report.JSON(&evaluator.Report{Verdict: a.Verdict, Artifacts: []*evaluator.ArtifactReport{a}})
+		digest := ""
+		if h := head.Artifacts[a.Name]; h != nil {
+			digest = h.Digest
+		}
+		if err := s.store.SaveGateResult(ctx, store.GateResult{Repo: job.FullName(), PR: job.PR, HeadSHA: job.HeadSHA, Artifact: a.Name,
+			Version: a.HeadVersion, Digest: digest, Verdict: string(a.Verdict), ReportJSON: raw, CreatedAt: time.Now()}); err != nil {
+			pc.log.Warn("save gate result", "error", err)
+		}
+	}
 	pc.log.Info("gate finished", "verdict", rep.Verdict, "seconds", time.Since(start).Seconds())
 
 	conclusion := map[evaluator.Verdict]string{evaluator.Pass: conclusionSuccess, evaluator.Fail: conclusionFailure, evaluator.Inconclusive: conclusionNeutral}[rep.Verdict]
@@ -204,17 +217,6 @@ func (s *Server) gate(ctx context.Context, pc *prContext, fork bool) error {
 		return err
 	}
 	s.metrics.gates.WithLabelValues(string(rep.Verdict)).Inc()
-	for _, a := range rep.Artifacts {
-		raw, _ := report.JSON(&evaluator.Report{Verdict: a.Verdict, Artifacts: []*evaluator.ArtifactReport{a}})
-		digest := ""
-		if h := head.Artifacts[a.Name]; h != nil {
-			digest = h.Digest
-		}
-		if err := s.store.SaveGateResult(ctx, store.GateResult{Repo: job.FullName(), PR: job.PR, HeadSHA: job.HeadSHA, Artifact: a.Name,
-			Version: a.HeadVersion, Digest: digest, Verdict: string(a.Verdict), ReportJSON: raw, CreatedAt: time.Now()}); err != nil {
-			pc.log.Warn("save gate result", "error", err)
-		}
-	}
 	return nil
 }
 
