@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+	"github.com/google/go-github/v62/github"
 
 	"github.com/promptgate/promptgate/registry"
 )
@@ -82,4 +84,25 @@ func (c *checkout) load(rev string) (*registry.Repo, error) {
 		return nil, err
 	}
 	return registry.Load(fsys), nil
+}
+
+// clonePR clones a PR's base repository and branch into a temporary
+// directory under the data dir, with the installation token; release
+// removes it.
+func (s *Server) clonePR(ctx context.Context, installation int64, pr *github.PullRequest, prefix string) (co *checkout, release func(), err error) {
+	token, err := s.clients.Token(ctx, installation)
+	if err != nil {
+		return nil, nil, err
+	}
+	dir, err := os.MkdirTemp(s.settings.DataDir, prefix+"-*")
+	if err != nil {
+		return nil, nil, err
+	}
+	release = func() { os.RemoveAll(dir) }
+	co, err = cloneRepo(ctx, dir, pr.GetBase().GetRepo().GetCloneURL(), pr.GetBase().GetRef(), token)
+	if err != nil {
+		release()
+		return nil, nil, err
+	}
+	return co, release, nil
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"sort"
 	"time"
 
@@ -39,19 +38,11 @@ func (s *Server) handleMergeJob(ctx context.Context, sj *store.Job) error {
 		return nil
 	}
 	mergeSHA := pr.GetMergeCommitSHA()
-	token, err := s.clients.Token(ctx, job.Installation)
+	co, release, err := s.clonePR(ctx, job.Installation, pr, "merge")
 	if err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp(s.settings.DataDir, "merge-*")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	co, err := cloneRepo(ctx, dir, pr.GetBase().GetRepo().GetCloneURL(), pr.GetBase().GetRef(), token)
-	if err != nil {
-		return err
-	}
+	defer release()
 	merge, err := co.git.Commit(mergeSHA)
 	if err != nil {
 		return fmt.Errorf("merge commit %s not on %s: %w", short(mergeSHA), pr.GetBase().GetRef(), err)

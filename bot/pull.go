@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -124,19 +123,11 @@ func (s *Server) handleGateJob(ctx context.Context, sj *store.Job) error {
 
 func (s *Server) gate(ctx context.Context, pc *prContext, fork bool) error {
 	job, pr := pc.job, pc.pr
-	token, err := s.clients.Token(ctx, job.Installation)
+	co, release, err := s.clonePR(ctx, job.Installation, pr, "clone")
 	if err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp(s.settings.DataDir, "clone-*")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	co, err := cloneRepo(ctx, dir, pr.GetBase().GetRepo().GetCloneURL(), pr.GetBase().GetRef(), token)
-	if err != nil {
-		return err
-	}
+	defer release()
 	headURL := ""
 	if fork {
 		headURL = pr.GetHead().GetRepo().GetCloneURL()

@@ -693,19 +693,27 @@ func decide(r *ArtifactReport, runs []*caseRuns, lim limits, in CompareInput, ha
 		}
 	}
 
-	cost := r.Cost
+	// Cost and latency compare whole sides; with samples missing the sides
+	// cover different cases, so a rise there is not evidence of anything.
+	cost, lat := r.Cost, r.Latency
+	costRose := cost.DeltaPct != nil && *cost.DeltaPct > lim.costPct
+	latencyRose := lat.DeltaP95Pct != nil && *lat.DeltaP95Pct > lim.latencyPct
 	switch {
-	case cost.DeltaPct != nil && *cost.DeltaPct > lim.costPct:
-		fails = append(fails, fmt.Sprintf("cost per case rose %s%% (> %s%%): %s → %s",
-			num(*cost.DeltaPct), num(lim.costPct), usd(*cost.BasePerCase), usd(*cost.HeadPerCase)))
-	case len(cost.UnknownModels) > 0:
+	case len(inconclusive) > 0 && (costRose || latencyRose):
+		notes = append(notes, "cost and latency not compared: samples are missing, so the sides cover different cases")
+	default:
+		if costRose {
+			fails = append(fails, fmt.Sprintf("cost per case rose %s%% (> %s%%): %s → %s",
+				num(*cost.DeltaPct), num(lim.costPct), usd(*cost.BasePerCase), usd(*cost.HeadPerCase)))
+		}
+		if latencyRose {
+			fails = append(fails, fmt.Sprintf("p95 latency rose %s%% (> %s%%): %.0f ms → %.0f ms",
+				num(*lat.DeltaP95Pct), num(lim.latencyPct), lat.BaseP95ms, lat.HeadP95ms))
+		}
+	}
+	if !costRose && len(cost.UnknownModels) > 0 {
 		notes = append(notes, fmt.Sprintf("cost unknown: no price in promptgate.yaml for %s; cost not compared",
 			strings.Join(cost.UnknownModels, ", ")))
-	}
-	lat := r.Latency
-	if lat.DeltaP95Pct != nil && *lat.DeltaP95Pct > lim.latencyPct {
-		fails = append(fails, fmt.Sprintf("p95 latency rose %s%% (> %s%%): %.0f ms → %.0f ms",
-			num(*lat.DeltaP95Pct), num(lim.latencyPct), lat.BaseP95ms, lat.HeadP95ms))
 	}
 
 	if j := in.Judge; j != nil {

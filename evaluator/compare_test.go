@@ -505,3 +505,17 @@ func TestCompareChange(t *testing.T) {
 		t.Errorf("other = %q\nwant %q", ch.Other, wantOther)
 	}
 }
+
+// TestCompareCostNotJudgedOnPartialData: with the budget spent, a cost rise
+// measured on different subsets of cases is noted, not a failure.
+func TestCompareCostNotJudgedOnPartialData(t *testing.T) {
+	var f fixture
+	f.addN("billing", "bil", 10, one(P), one(run{pass: true, tokens: [2]int{1000, 425}}))
+	f.head = f.head[:5]
+	in := f.input()
+	in.BudgetSpent = "max_usd 0.01 reached"
+	r := Compare(in)
+	if r.Verdict != Inconclusive || !hasReasonPrefix(r, "cost and latency not compared") {
+		t.Errorf("verdict %s: %q", r.Verdict, r.Reasons)
+	}
+}

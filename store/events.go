@@ -96,23 +96,9 @@ cost_usd, latency_ms, status, escalated, dont_know, rating FROM events WHERE id 
 	defer rows.Close()
 	var out []Event
 	for rows.Next() {
-		var e Event
-		var t int64
-		var cost, rating sql.NullFloat64
-		var dk sql.NullBool
-		if err := rows.Scan(&e.ID, &t, &e.Artifact, &e.Version, &e.Environment, &e.Model, &e.InputTokens, &e.OutputTokens,
-			&cost, &e.LatencyMS, &e.Status, &e.Escalated, &dk, &rating); err != nil {
+		e, err := scanEvent(rows)
+		if err != nil {
 			return nil, fmt.Errorf("read events: %w", err)
-		}
-		e.Time = fromNanos(t)
-		if cost.Valid {
-			e.CostUSD = &cost.Float64
-		}
-		if rating.Valid {
-			e.Rating = &rating.Float64
-		}
-		if dk.Valid {
-			e.DontKnow = &dk.Bool
 		}
 		out = append(out, e)
 	}
