@@ -30,6 +30,9 @@ type monitorLoop struct {
 	kick     chan struct{}
 }
 
+// holdsState is the store key of the triggers' "holding since" times.
+const holdsState = "monitor.holds"
+
 // keepEvents is how much event history the window holds: enough for the
 // longest trigger window and for a previous version's baseline after a deploy.
 const keepEvents = 24 * time.Hour
@@ -110,6 +113,14 @@ func (m *monitorLoop) knows(artifact, env string) string {
 
 // tick is one evaluation: refresh, read, prune, evaluate, act.
 func (m *monitorLoop) tick(ctx context.Context, now time.Time) error {
+	if m.lastID == 0 {
+		// After a start, read only what the window keeps.
+		id, err := m.s.store.EventIDBefore(ctx, now.Add(-keepEvents))
+		if err != nil {
+			return err
+		}
+		m.lastID = id
+	}
 	for {
 		batch, err := m.s.store.EventsAfter(ctx, m.lastID, 10000)
 		if err != nil {
@@ -141,6 +152,13 @@ func (m *monitorLoop) tick(ctx context.Context, now time.Time) error {
 		ev := monitor.NewEvaluator(cfg.Triggers)
 		if m.eval != nil {
 			ev.Restore(m.eval.State())
+		} else if saved, ok, err := m.s.store.GetState(ctx, holdsState); err == nil && ok {
+			// After a restart a condition that held keeps its start time,
+			// so `for` does not begin again from zero.
+			var holds []monitor.Hold
+			if json.Unmarshal([]byte(saved), &holds) == nil {
+				ev.Restore(holds)
+			}
 		}
 		m.eval, m.triggers = ev, string(raw)
 	}
@@ -160,7 +178,13 @@ func (m *monitorLoop) tick(ctx context.Context, now time.Time) error {
 			}
 		}
 	}
-	for _, r := range eval.Evaluate(now, m.window, live) {
+	results := eval.Evaluate(now, m.window, live)
+	if holds, err := json.Marshal(eval.State()); err == nil {
+		if err := m.s.store.SetState(ctx, holdsState, string(holds)); err != nil {
+			m.s.log.Warn("save trigger state", "error", err)
+		}
+	}
+	for _, r := range results {
 		key := fmt.Sprintf("%s|%s|%s|%d", r.Trigger, r.Artifact, r.Environment, r.Version)
 		gauge := m.s.metrics.triggers.WithLabelValues(r.Trigger, r.Artifact, strconv.Itoa(r.Version), r.Environment)
 		if !r.Firing {

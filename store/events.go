@@ -125,3 +125,34 @@ func nullBool(p *bool) any {
 	}
 	return *p
 }
+
+// EventIDBefore returns an id such that every event received at or after t
+// has a greater id, so a reader can start there instead of at the first
+// event ever stored. Ids grow with receipt, so a binary search over the
+// primary key finds it without an index on time.
+func (s *Store) EventIDBefore(ctx context.Context, t time.Time) (int64, error) {
+	var lo, hi sql.NullInt64
+	if err := s.r.QueryRowContext(ctx, `SELECT MIN(id), MAX(id) FROM events`).Scan(&lo, &hi); err != nil {
+		return 0, fmt.Errorf("event ids: %w", err)
+	}
+	if !lo.Valid {
+		return 0, nil
+	}
+	cut := toNanos(t)
+	// Find the first id whose event was received at or after cut.
+	a, b := lo.Int64, hi.Int64+1
+	for a < b {
+		mid := a + (b-a)/2
+		var id, received int64
+		err := s.r.QueryRowContext(ctx, s.q(`SELECT id, received_at FROM events WHERE id >= ? ORDER BY id LIMIT 1`), mid).Scan(&id, &received)
+		if err != nil {
+			return 0, fmt.Errorf("event ids: %w", err)
+		}
+		if received >= cut {
+			b = mid
+		} else {
+			a = id + 1
+		}
+	}
+	return a - 1, nil
+}

@@ -93,3 +93,34 @@ func TestIncidentOpenedOnce(t *testing.T) {
 		}
 	})
 }
+
+func TestEventIDBefore(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, newURL func(t *testing.T) string) {
+		ctx := context.Background()
+		s := open(t, newURL(t))
+		if id, err := s.EventIDBefore(ctx, time.Now()); err != nil || id != 0 {
+			t.Fatalf("empty: %d %v", id, err)
+		}
+		ev := Event{Time: time.Now(), Artifact: "sa", Version: 1, Environment: "production", Status: "ok"}
+		for i := 0; i < 3; i++ {
+			if err := s.InsertEvents(ctx, []Event{ev, ev}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mid := time.Now()
+		time.Sleep(5 * time.Millisecond)
+		for i := 0; i < 2; i++ {
+			if err := s.InsertEvents(ctx, []Event{ev}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		id, err := s.EventIDBefore(ctx, mid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		after, _ := s.EventsAfter(ctx, id, 100)
+		if len(after) != 2 {
+			t.Fatalf("%d events after id %d, want the 2 received after the cut", len(after), id)
+		}
+	})
+}
