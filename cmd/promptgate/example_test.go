@@ -168,3 +168,33 @@ func TestFridayDeployOffline(t *testing.T) {
 		t.Errorf("only %d escalation cases got worse", worseEsc)
 	}
 }
+
+// TestGateHeadRefAndOut gates two commits (--head) and writes the JSON
+// report atomically to --out; bad flags are errors (exit 3).
+func TestGateHeadRefAndOut(t *testing.T) {
+	dir := fridayRepo(t)
+	git(t, dir, "add", "-A")
+	git(t, dir, "commit", "-qm", "v15")
+	// The working tree changes after the commit: --head must ignore it.
+	os.WriteFile(filepath.Join(dir, "artifacts/support-assistant.yaml"), []byte("broken: ["), 0o644)
+	out := filepath.Join(t.TempDir(), "report.json")
+	code, stdout, errOut := run(t, dir, "gate", "--base", "main~1", "--head", "main", "--offline", "--cache", filepath.Join(t.TempDir(), "c.db"), "--format", "json", "--out", out)
+	if code != exitFail {
+		t.Fatalf("exit %d\n%s", code, errOut)
+	}
+	if stdout != "" {
+		t.Errorf("report went to stdout too")
+	}
+	data, err := os.ReadFile(out)
+	var rep struct {
+		Verdict string `json:"verdict"`
+	}
+	if err != nil || json.Unmarshal(data, &rep) != nil || rep.Verdict != "fail" {
+		t.Fatalf("report file: %v %s", err, data)
+	}
+	for _, args := range [][]string{{"gate"}, {"gate", "--base", "main", "--format", "xml"}, {"gate", "--base", "nope"}, {"gate", "--base", "main", "--offline", "--no-cache"}} {
+		if code, _, _ := run(t, dir, args...); code != exitError {
+			t.Errorf("%v: exit %d, want %d", args, code, exitError)
+		}
+	}
+}
