@@ -22,7 +22,7 @@ type TreeFS struct {
 	when time.Time
 }
 
-// NewTreeFS returns an fs.FS over tree; sub selects a subdirectory ("" or ".").
+// NewTreeFS returns an fs.FS over tree; when stamps file times.
 func NewTreeFS(tree *object.Tree, when time.Time) *TreeFS {
 	return &TreeFS{tree: tree, when: when}
 }
