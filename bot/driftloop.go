@@ -61,7 +61,7 @@ func (s *Server) driftOnce(ctx context.Context, snap *snapshot) {
 		envs = sortedNames(snap.Repo.Environments)
 	}
 	// No response cache here: the point is to ask the provider again.
-	provider, err := evaluator.NewOpenAI(cfg.Providers, s.settings.Getenv, evaluator.OpenAIOptions{Timeout: cfg.Gate.Timeout.D(), Logger: s.log})
+	provider, err := evaluator.NewOpenAI(cfg.Providers, s.settings.ProviderEnv, evaluator.OpenAIOptions{Timeout: cfg.Gate.Timeout.D(), Logger: s.log})
 	if err != nil {
 		s.log.Error("drift", "error", err)
 		return

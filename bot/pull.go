@@ -20,6 +20,7 @@ import (
 
 // prContext is what a gate run knows about its PR.
 type prContext struct {
+	jobID int64
 	job   PRJob
 	gh    *github.Client
 	pr    *github.PullRequest
@@ -48,14 +49,20 @@ func (s *Server) handleGateJob(ctx context.Context, sj *store.Job) error {
 		return nil
 	}
 	head := pr.GetHead().GetSHA()
-	if job.HeadSHA != "" && job.HeadSHA != head && job.CheckRunID == 0 {
-		// A newer push exists; its own delivery gates it.
-		log.Info("head moved on: skipping stale run", "job_head", short(job.HeadSHA), "head", short(head))
-		return nil
+	if job.HeadSHA != "" && job.HeadSHA != head {
+		if job.CheckRunID == 0 {
+			// A newer push exists; its own delivery gates it.
+			log.Info("head moved on: skipping stale run", "job_head", short(job.HeadSHA), "head", short(head))
+			return nil
+		}
+		// "Re-run" on an older commit's check gates the current head on a
+		// check of its own and leaves the old commit's check alone.
+		log.Info("re-run requested on an older commit: gating the current head", "job_head", short(job.HeadSHA), "head", short(head))
+		job.CheckRunID = 0
 	}
 	job.HeadSHA = head
 	log = log.With("head", short(head))
-	pc := &prContext{job: job, gh: gh, pr: pr, log: log}
+	pc := &prContext{jobID: sj.ID, job: job, gh: gh, pr: pr, log: log}
 
 	writer := false
 	if job.Actor != "" && (strings.HasPrefix(job.Trigger, "comment") || strings.HasPrefix(job.Trigger, "label")) {
@@ -104,18 +111,21 @@ func (s *Server) handleGateJob(ctx context.Context, sj *store.Job) error {
 		return pc.check.complete(ctx, conclusionSuccess, "No LLM artifacts changed",
 			"This PR changes no file under artifacts/, golden/ or environments/ and not promptgate.yaml, so there is nothing to evaluate.", "", nil)
 	}
-	if _, err := stickyComment(ctx, gh, job.Owner, job.Repo, job.PR, placeholder(head, touched)); err != nil {
-		return err
+	_, err = stickyComment(ctx, gh, job.Owner, job.Repo, job.PR, placeholder(head, touched))
+	if err == nil {
+		err = s.gate(ctx, pc, fork)
 	}
-	err = s.gate(ctx, pc, fork)
-	if err != nil && ctx.Err() != nil && errors.Is(context.Cause(ctx), errSuperseded) {
-		// A newer push took over: say so on this head's check.
-		bg := context.WithoutCancel(ctx)
+	if err == nil {
+		return nil
+	}
+	// The check is started: whatever stopped the run, the check must not
+	// stay in progress, except at shutdown, when the job resumes on it.
+	bg := context.WithoutCancel(ctx)
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, errShutdown):
+	case errors.Is(cause, errSuperseded) || errors.Is(err, errSuperseded):
 		_ = pc.check.complete(bg, conclusionCancelled, "Superseded by a newer push", "A newer commit was pushed to this PR; its own check has the result.", "", nil)
-		return err
-	}
-	if err != nil {
-		bg := context.WithoutCancel(ctx)
+	default:
 		_ = pc.check.complete(bg, conclusionFailure, "promptgate could not run the gate", "The gate stopped with an error: "+redact(err.Error(), s.settings.Secrets())+"\n\nComment `"+RunCommand+"` to retry.", "", nil)
 	}
 	return err
@@ -150,6 +160,9 @@ func (s *Server) gate(ctx context.Context, pc *prContext, fork bool) error {
 	if err != nil {
 		return err
 	}
+	// An environment pointer must name a version that resolves.
+	head.Problems = append(head.Problems, registry.CheckPointers(head, co.git)...)
+	head.Problems.Sort()
 	in := evaluator.GateInput{Base: base, Head: head, BaseRef: pr.GetBase().GetRef() + " (" + short(pr.GetBase().GetSHA()) + ")", HeadRef: short(job.HeadSHA)}
 	rules := evaluator.Rules(in)
 	comp, budget, closeCache, err := s.completer(rules, fork)
@@ -194,7 +207,7 @@ func (s *Server) gate(ctx context.Context, pc *prContext, fork bool) error {
 		notice = "> ✅ **Regression accepted by @" + report.Inline(accepted) + "** with the label `" + LabelAccept + "`; the check is green. Merge still needs an approving review."
 	}
 	body := report.Markdown(rep, report.Options{DetailsURL: pc.check.url, Notice: notice})
-	if err := pc.stillCurrent(ctx); err != nil {
+	if err := s.stillCurrent(ctx, pc.jobID); err != nil {
 		return err
 	}
 	if _, err := stickyComment(ctx, pc.gh, job.Owner, job.Repo, job.PR, body); err != nil {
@@ -211,11 +224,15 @@ func (s *Server) gate(ctx context.Context, pc *prContext, fork bool) error {
 	return nil
 }
 
-// stillCurrent stops a run whose context was cancelled by a newer push
-// before it writes results over the newer run's.
-func (pc *prContext) stillCurrent(ctx context.Context) error {
+// stillCurrent stops a run that a newer push superseded before it writes
+// results over the newer run's: it asks the store, not just the context,
+// since the heartbeat notices a supersede only every lease/3.
+func (s *Server) stillCurrent(ctx context.Context, jobID int64) error {
 	if err := context.Cause(ctx); err != nil {
 		return err
+	}
+	if err := s.store.Heartbeat(ctx, jobID, s.queue.owner, s.queue.lease); errors.Is(err, store.ErrLeaseLost) {
+		return errSuperseded
 	}
 	return nil
 }
@@ -250,7 +267,7 @@ func versionsOK(vs []registry.VersionCheck) bool {
 // completer builds the model-call chain for one gate: provider client,
 // budget (with the per-PR cap for forks), and the shared response cache.
 func (s *Server) completer(rules *registry.Config, fork bool) (evaluator.Completer, *evaluator.Budget, func(), error) {
-	provider, err := evaluator.NewOpenAI(rules.Providers, s.settings.Getenv, evaluator.OpenAIOptions{Timeout: rules.Gate.Timeout.D(), Logger: s.log})
+	provider, err := evaluator.NewOpenAI(rules.Providers, s.settings.ProviderEnv, evaluator.OpenAIOptions{Timeout: rules.Gate.Timeout.D(), Logger: s.log})
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -15,6 +15,10 @@ import (
 // errSuperseded cancels a job's context when a newer job took its place.
 var errSuperseded = errors.New("superseded by a newer run")
 
+// errShutdown cancels a job's context when the process stops; the job keeps
+// its state and resumes after the restart.
+var errShutdown = errors.New("shutting down")
+
 // jobFunc does one job. ctx is detached from any HTTP request, carries the
 // job's lease, and is cancelled with cause errSuperseded when the job is
 // superseded or its lease is lost.
@@ -96,7 +100,7 @@ func (q *queue) do(parent context.Context, job *store.Job) {
 			case <-parent.Done():
 				// Shutting down: stop without finishing; the lease expires
 				// and another worker (or this one after restart) resumes it.
-				cancel(parent.Err())
+				cancel(errShutdown)
 				return
 			case <-t.C:
 				if err := q.store.Heartbeat(context.WithoutCancel(parent), job.ID, q.owner, q.lease); err != nil {
@@ -118,7 +122,7 @@ func (q *queue) do(parent context.Context, job *store.Job) {
 	case parent.Err() != nil && ctx.Err() != nil:
 		log.Info("job interrupted by shutdown; it resumes after restart")
 		return
-	case errors.Is(context.Cause(ctx), errSuperseded):
+	case errors.Is(context.Cause(ctx), errSuperseded) || errors.Is(err, errSuperseded):
 		state, msg = "superseded", errSuperseded.Error()
 	case err != nil:
 		state, msg = "failed", err.Error()

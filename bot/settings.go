@@ -44,6 +44,11 @@ type Settings struct {
 	MonitorInterval time.Duration `yaml:"monitor_interval"`
 	// Getenv reads provider keys (OPENAI_API_KEY and the api_key_env of each provider).
 	Getenv func(string) string `yaml:"-"`
+	// ProviderKeyEnvs are the environment variables a config repo's
+	// `api_key_env` may name (PROMPTGATE_PROVIDER_KEY_ENVS, comma
+	// separated; default OPENAI_API_KEY). A repo cannot make the App read
+	// any other variable, such as its own private key.
+	ProviderKeyEnvs []string `yaml:"provider_key_envs"`
 }
 
 // LoadSettings reads the environment, then the optional file at
@@ -105,6 +110,15 @@ func LoadSettings(getenv func(string) string, path string) (*Settings, error) {
 		s.Workers = n
 	}
 	s.ForkMaxUSD, s.PRMaxUSD, s.JobLease = file.ForkMaxUSD, file.PRMaxUSD, file.JobLease
+	s.ProviderKeyEnvs = file.ProviderKeyEnvs
+	if v := getenv("PROMPTGATE_PROVIDER_KEY_ENVS"); v != "" {
+		s.ProviderKeyEnvs = nil
+		for _, name := range strings.Split(v, ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				s.ProviderKeyEnvs = append(s.ProviderKeyEnvs, name)
+			}
+		}
+	}
 	for env, dst := range map[string]*float64{"PROMPTGATE_FORK_MAX_USD": &s.ForkMaxUSD, "PROMPTGATE_PR_MAX_USD": &s.PRMaxUSD} {
 		if v := getenv(env); v != "" {
 			f, err := strconv.ParseFloat(v, 64)
@@ -156,6 +170,28 @@ func (s *Settings) defaults() {
 	if s.Getenv == nil {
 		s.Getenv = func(string) string { return "" }
 	}
+	if len(s.ProviderKeyEnvs) == 0 {
+		s.ProviderKeyEnvs = []string{"OPENAI_API_KEY"}
+	}
+}
+
+// ProviderEnv is the environment the model clients see: the allowed key
+// variables and OPENAI_BASE_URL, nothing else. Config repos name key
+// variables, so without this a repo could send any of the App's secrets
+// to a host of its choosing.
+func (s *Settings) ProviderEnv(name string) string {
+	if strings.HasPrefix(name, "PROMPTGATE_") {
+		return ""
+	}
+	if name == "OPENAI_BASE_URL" {
+		return s.Getenv(name)
+	}
+	for _, allowed := range s.ProviderKeyEnvs {
+		if name == allowed {
+			return s.Getenv(name)
+		}
+	}
+	return ""
 }
 
 // validate checks what serve cannot run without. Messages never include
@@ -176,6 +212,11 @@ func (s *Settings) validate() error {
 	}
 	if s.ConfigRepo != "" && strings.Count(s.ConfigRepo, "/") != 1 {
 		errs = append(errs, errors.New("PROMPTGATE_CONFIG_REPO must be owner/name"))
+	}
+	for _, name := range s.ProviderKeyEnvs {
+		if strings.HasPrefix(name, "PROMPTGATE_") {
+			errs = append(errs, fmt.Errorf("PROMPTGATE_PROVIDER_KEY_ENVS: %s is the App's own setting, not a provider key", name))
+		}
 	}
 	if !strings.HasPrefix(s.GitHubURL, "http://") && !strings.HasPrefix(s.GitHubURL, "https://") {
 		errs = append(errs, errors.New("PROMPTGATE_GITHUB_URL must be an http(s) URL"))

@@ -58,6 +58,8 @@ func (s *Server) handleHook(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	event := r.Header.Get("X-GitHub-Event")
 	delivery := r.Header.Get("X-GitHub-Delivery")
+	// GitHub caps payloads at 25 MB; nothing larger is read before the signature check.
+	r.Body = http.MaxBytesReader(w, r.Body, 25<<20)
 	payload, err := github.ValidatePayload(r, []byte(s.settings.WebhookSecret))
 	if err != nil {
 		s.metrics.deliveries.WithLabelValues(event, "bad_signature").Inc()

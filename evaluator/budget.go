@@ -62,6 +62,9 @@ func (b *Budget) exhaustedLocked() string {
 		return fmt.Sprintf("max_calls %d reached", b.MaxCalls)
 	case b.MaxUSD > 0 && b.spent >= b.MaxUSD:
 		return fmt.Sprintf("max_usd %.2f reached ($%.4f spent)", b.MaxUSD, b.spent)
+	case b.MaxUSD > 0 && b.unpriced > 0:
+		// A USD cap cannot hold over calls whose cost is unknown.
+		return fmt.Sprintf("max_usd %.2f cannot be enforced: %d call(s) to a model without a price", b.MaxUSD, b.unpriced)
 	}
 	return ""
 }

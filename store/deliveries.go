@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 )
 
@@ -74,7 +75,21 @@ ON CONFLICT (id) DO NOTHING`))
 			return fmt.Errorf("prepare: %w", err)
 		}
 		defer record.Close()
-		for i, it := range items {
+		// Take job-key locks in one global order, so two replicas with the
+		// same keys in different orders cannot deadlock on PostgreSQL.
+		order := make([]int, len(items))
+		for i := range order {
+			order[i] = i
+		}
+		sort.SliceStable(order, func(a, b int) bool {
+			x, y := items[order[a]], items[order[b]]
+			if x.Kind != y.Kind {
+				return x.Kind < y.Kind
+			}
+			return x.Key < y.Key
+		})
+		for _, i := range order {
+			it := items[i]
 			if it.Delivery == "" {
 				return errors.New("empty delivery id")
 			}

@@ -88,9 +88,12 @@ bot posts. Exit 0 pass, 1 fail, 2 inconclusive, 3 error.`)
 		headFS = fsys
 		headRef = fmt.Sprintf("%s (%s)", *head, commit.Hash.String()[:12])
 	}
+	headRepo := registry.Load(headFS)
+	headRepo.Problems = append(headRepo.Problems, registry.CheckPointers(headRepo, g)...)
+	headRepo.Problems.Sort()
 	in := evaluator.GateInput{
 		Base:    registry.Load(baseFS),
-		Head:    registry.Load(headFS),
+		Head:    headRepo,
 		BaseRef: fmt.Sprintf("%s (%s)", *base, baseCommit.Hash.String()[:12]),
 		HeadRef: headRef,
 	}
