@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"reflect"
 	"strconv"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -26,12 +28,20 @@ func DigestYAML(data []byte) (string, error) {
 }
 
 // Canonical returns the canonical JSON form the digest is computed over.
+// Values are read by the artifact's schema: a field that is a string keeps
+// its text as written (so `version: 1.10` under knowledge_base stays
+// "1.10", not the number 1.1), numeric fields compare by value (0.2 and
+// 0.20 are one temperature), a single stop string equals a one-item list,
+// and free-form fields (output_schema) are normalised as JSON values.
 func Canonical(data []byte) ([]byte, error) {
-	var v any
-	if err := yaml.Unmarshal(data, &v); err != nil {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, err
 	}
-	m, ok := normalize(v).(map[string]any)
+	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("artifact is not a mapping")
+	}
+	m, ok := canonical(doc.Content[0], reflect.TypeOf(Artifact{}), 0).(map[string]any)
 	if !ok {
 		return nil, fmt.Errorf("artifact is not a mapping")
 	}
@@ -51,6 +61,77 @@ func Canonical(data []byte) ([]byte, error) {
 		return nil, err
 	}
 	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
+
+// maxCanonicalDepth bounds the walk, as the loader bounds alias expansion.
+const maxCanonicalDepth = 64
+
+// canonical reads node n as a value of type t (nil: untyped).
+func canonical(n *yaml.Node, t reflect.Type, depth int) any {
+	for n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	if depth > maxCanonicalDepth || isNull(n) {
+		return nil
+	}
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() == reflect.Interface || t == nodeType {
+		var v any
+		if err := n.Decode(&v); err != nil {
+			return n.Value
+		}
+		return normalize(v)
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			return canonical(n, nil, depth+1)
+		}
+		fields := map[string]reflect.Type{}
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if name != "" && name != "-" {
+				fields[name] = f.Type
+			}
+		}
+		out := map[string]any{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			out[n.Content[i].Value] = canonical(n.Content[i+1], fields[n.Content[i].Value], depth+1)
+		}
+		return out
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			return canonical(n, nil, depth+1)
+		}
+		out := map[string]any{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			out[n.Content[i].Value] = canonical(n.Content[i+1], t.Elem(), depth+1)
+		}
+		return out
+	case reflect.Slice:
+		if n.Kind == yaml.ScalarNode && t.Elem().Kind() == reflect.String {
+			return []any{n.Value} // a single string where a list of strings is allowed
+		}
+		if n.Kind != yaml.SequenceNode {
+			return canonical(n, nil, depth+1)
+		}
+		out := make([]any, len(n.Content))
+		for i, item := range n.Content {
+			out[i] = canonical(item, t.Elem(), depth+1)
+		}
+		return out
+	case reflect.String:
+		if n.Kind == yaml.ScalarNode {
+			return n.Value
+		}
+	}
+	return canonical(n, nil, depth+1)
 }
 
 // normalize turns decoded YAML into values whose JSON encoding is canonical:

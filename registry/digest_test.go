@@ -92,6 +92,7 @@ func TestDigestSensitiveToEveryField(t *testing.T) {
 		"template":              {`user: "Q: {{question}}"`, `user: "Question: {{question}}"`},
 		"schema":                {"required: [answer]", "required: [answer, escalate]"},
 		"kb version":            {`version: "2026-11-28"`, `version: "2026-11-29"`},
+		"kb version as written": {`version: "2026-11-28"`, `version: 2026-11-28T00:00:00Z`},
 		"kb index":              {"index: faq", "index: faq2"},
 		"route model":           {"model: gpt-4o-mini-2024-07-18", "model: gpt-4o-2024-08-06"},
 		"route condition":       {"category: billing", "category: cards"},
@@ -114,6 +115,17 @@ func TestDigestSensitiveToEveryField(t *testing.T) {
 			}
 		})
 	}
+	t.Run("unquoted string fields keep their text", func(t *testing.T) {
+		a, _ := DigestYAML([]byte(strings.Replace(baseArtifact, `version: "2026-11-28"`, `version: 1.10`, 1)))
+		b, _ := DigestYAML([]byte(strings.Replace(baseArtifact, `version: "2026-11-28"`, `version: 1.1`, 1)))
+		if a == b {
+			t.Error("kb versions 1.10 and 1.1 share a digest")
+		}
+		q, _ := DigestYAML([]byte(strings.Replace(baseArtifact, `version: "2026-11-28"`, `version: "1.10"`, 1)))
+		if q != a {
+			t.Error("quoting a string field changed the digest")
+		}
+	})
 	t.Run("version is not content", func(t *testing.T) {
 		d, _ := DigestYAML([]byte(strings.Replace(baseArtifact, "version: 3", "version: 4", 1)))
 		if d != base {
