@@ -200,3 +200,44 @@ func TestConfigChangeGatedUnderBaseRules(t *testing.T) {
 		t.Fatalf("comment does not show the config change")
 	}
 }
+
+// TestMergeWithClashingVersion: two PRs bumped to v15; after the first
+// merges, the second merges cleanly in git. Its version is wrong on main,
+// so the bot leaves the v15 tag alone and says what to do.
+func TestMergeWithClashingVersion(t *testing.T) {
+	w := newWorld(t, worldOptions{})
+	repo := owner + "/" + repoName
+	mergePR := func(branch string, files map[string]string) int {
+		pr, _ := w.openPR(branch, files, false)
+		merge := w.git.Commit(repo, "main", files, nil, "Merge "+branch)
+		w.gh.EditPull(owner, repoName, pr, func(p *fakegithub.PullRequest) { p.State, p.Merged, p.MergeCommitSHA = "closed", true, merge })
+		w.deliver("pull_request", w.event("closed", pr, nil), w.newDelivery())
+		return pr
+	}
+	mergePR("first", w.files(nil))
+	deadline := time.Now().Add(30 * time.Second)
+	for w.git.Refs(repo)["refs/tags/support-assistant/v15"] == "" && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	first := w.git.Refs(repo)["refs/tags/support-assistant/v15"]
+	if first == "" {
+		t.Fatal("first merge not tagged")
+	}
+	other := strings.Replace(w.example["artifacts/support-assistant.yaml"], "You are Nova", "You are Nova, always", 1)
+	pr := mergePR("second", w.files(map[string]string{"artifacts/support-assistant.yaml": other}))
+	for time.Now().Before(deadline.Add(30 * time.Second)) {
+		for _, c := range w.gh.Comments(owner, repoName, pr) {
+			if strings.Contains(c.Body, "needs a follow-up") {
+				if !strings.Contains(c.Body, "version: 16") {
+					t.Fatalf("follow-up lacks the fix: %s", c.Body)
+				}
+				if got := w.git.Refs(repo)["refs/tags/support-assistant/v15"]; got != first {
+					t.Fatalf("tag v15 moved to %s", got)
+				}
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("no follow-up comment\n%s", tail(w.logs.String(), 3000))
+}

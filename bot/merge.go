@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/go-git/go-git/v5"
@@ -69,17 +70,23 @@ func (s *Server) handleMergeJob(ctx context.Context, sj *store.Job) error {
 	if acc, err := s.store.Acceptance(ctx, job.FullName(), job.PR, pr.GetHead().GetSHA()); err == nil {
 		acceptedBy = acc.User
 	}
-	var tags []string
+	var tags, problems []string
 	for _, vc := range registry.CheckVersions(head, before) {
 		if vc.Deleted || vc.Changed == nil || !*vc.Changed {
 			continue
 		}
 		tag := registry.TagName(vc.Name, vc.Version)
 		alog := log.With("artifact", vc.Name, "version", vc.Version)
+		if !vc.OK {
+			// Two PRs that bumped to the same number can both merge cleanly.
+			problems = append(problems, fmt.Sprintf("`%s`: %s, so v%d was not tagged. Open a PR that sets `version: %d`.", vc.Path, vc.Message, vc.Version, vc.Expected))
+			continue
+		}
 		if ref, err := co.repo.Tag(tag); err == nil {
 			if ref.Hash() != merge.Hash {
 				// Versions are immutable: never move an existing tag.
-				alog.Warn("tag exists at another commit: left alone", "tag", tag, "at", short(ref.Hash().String()))
+				problems = append(problems, fmt.Sprintf("tag `%s` already names other content (commit `%s`); v%d of %s is ambiguous. Bump the version in a new PR.", tag, short(ref.Hash().String()), vc.Version, vc.Name))
+				continue
 			}
 		} else if errors.Is(err, git.ErrTagNotFound) {
 			if _, err := co.repo.CreateTag(tag, plumbing.NewHash(mergeSHA), nil); err != nil {
@@ -95,7 +102,10 @@ func (s *Server) handleMergeJob(ctx context.Context, sj *store.Job) error {
 		}
 		d := store.Deploy{Repo: job.FullName(), Artifact: vc.Name, Version: vc.Version, Digest: vc.Digest, PR: job.PR,
 			MergeSHA: mergeSHA, Approvers: approvers, Verdict: verdict, AcceptedBy: acceptedBy, DeployedAt: time.Now().UTC()}
-		if err := s.store.RecordDeploy(ctx, d); err != nil {
+		if err := s.store.RecordDeploy(ctx, d); errors.Is(err, store.ErrConflict) {
+			problems = append(problems, fmt.Sprintf("v%d of %s was already deployed with other content; this merge was not recorded as its deploy.", vc.Version, vc.Name))
+			continue
+		} else if err != nil {
 			return err
 		}
 		alog.Info("deploy recorded", "tag", tag, "approvers", approvers, "verdict", verdict)
@@ -105,6 +115,13 @@ func (s *Server) handleMergeJob(ctx context.Context, sj *store.Job) error {
 			return err
 		}
 		log.Info("tags pushed", "tags", tags)
+	}
+	if len(problems) > 0 {
+		log.Error("merge left versions unresolved", "problems", problems)
+		body := "## ⚠️ promptgate: this merge needs a follow-up\n\n- " + strings.Join(problems, "\n- ") + "\n"
+		if _, _, err := gh.Issues.CreateComment(ctx, job.Owner, job.Repo, job.PR, &github.IssueComment{Body: &body}); err != nil {
+			return fmt.Errorf("comment merge problems: %w", err)
+		}
 	}
 	return nil
 }
