@@ -712,10 +712,19 @@ func decide(r *ArtifactReport, runs []*caseRuns, lim limits, in CompareInput, ha
 		}
 	}
 	if !costRose && len(cost.UnknownModels) > 0 {
-		notes = append(notes, fmt.Sprintf("cost unknown: no price in promptgate.yaml for %s; cost not compared",
-			strings.Join(cost.UnknownModels, ", ")))
+		msg := fmt.Sprintf("cost unknown: no price in promptgate.yaml for %s; cost not compared", strings.Join(cost.UnknownModels, ", "))
+		if len(in.Prices) > 0 && hasBase {
+			// The repo gates on cost: a model without a price would slip past
+			// max_cost_increase_pct, so that is missing data.
+			inconclusive = append(inconclusive, msg)
+		} else {
+			notes = append(notes, msg)
+		}
 	}
 
+	if j := in.Judge; j != nil && !j.Trusted && j.N == 0 && j.Errors > 0 {
+		inconclusive = append(inconclusive, fmt.Sprintf("the judge could not be calibrated: %d error(s) on its human-rated outputs", j.Errors))
+	}
 	if j := in.Judge; j != nil {
 		switch {
 		case !j.Trusted && j.N > 0:

@@ -328,8 +328,15 @@ func TestCompareUnknownPrice(t *testing.T) {
 	if !slices.Equal(c.UnknownModels, []string{"my-finetune-2026-01-01"}) {
 		t.Errorf("unknown models = %v", c.UnknownModels)
 	}
-	if r.Verdict != Pass || !hasReason(r, "cost unknown: no price in promptgate.yaml for my-finetune-2026-01-01; cost not compared") {
+	// The repo prices its models, so an unpriced one is missing data.
+	if r.Verdict != Inconclusive || !hasReason(r, "cost unknown: no price in promptgate.yaml for my-finetune-2026-01-01; cost not compared") {
 		t.Errorf("verdict %s: %q", r.Verdict, r.Reasons)
+	}
+	// A repo with no prices at all does not gate on cost: a note, a pass.
+	in := f.input()
+	in.Prices = nil
+	if r := Compare(in); r.Verdict != Pass || !hasReasonPrefix(r, "cost unknown") {
+		t.Errorf("without prices: verdict %s: %q", r.Verdict, r.Reasons)
 	}
 }
 

@@ -101,9 +101,17 @@ func RunGate(ctx context.Context, in GateInput, opts GateOptions) (*Report, erro
 			provider = "openai"
 		}
 		judge = &Judge{Completer: opts.Completer, Model: cfg.Judge.Model, Provider: provider}
+		// Calibrate on the base branch's ratings where there are any, so a
+		// PR cannot make the judge untrusted by adding contrary ratings.
 		var rated []*registry.Case
 		for _, w := range todo {
-			rated = append(rated, w.cases...)
+			cases := w.cases
+			if w.base != nil {
+				if bgs := in.Base.GoldenFor(w.base); bgs != nil && hasRatings(bgs.Cases) {
+					cases = bgs.Cases
+				}
+			}
+			rated = append(rated, cases...)
 		}
 		c := Calibrate(ctx, judge, rated, cfg.Judge.MinAgreement)
 		calib = &c
@@ -199,4 +207,13 @@ func overall(rep *Report) (Verdict, []string) {
 		reasons = append(reasons, "every changed artifact is within its thresholds")
 	}
 	return v, reasons
+}
+
+func hasRatings(cases []*registry.Case) bool {
+	for _, c := range cases {
+		if len(c.Human) > 0 {
+			return true
+		}
+	}
+	return false
 }

@@ -176,6 +176,12 @@ func evaluate(ctx context.Context, comp Completer, a *registry.Artifact, ch *Che
 		switch {
 		case opts.Judge == nil || !opts.JudgeTrusted:
 			o.JudgeSkipped = true
+			if onlyJudge(c.Expect) {
+				// Without the judge this case has no criterion left: that
+				// is missing data, not a pass.
+				o.ErrorKind, o.Error = ErrJudge, "judge not trusted and the case has no other criterion"
+				return o
+			}
 		default:
 			pass, reason, err := opts.Judge.Grade(ctx, rubric, CaseInput(c), resp.Content)
 			if err != nil {
@@ -311,4 +317,9 @@ func mergeParams(base, over registry.Params) registry.Params {
 	}
 	base.Node = nil
 	return base
+}
+
+// onlyJudge reports whether the judge is a case's only criterion.
+func onlyJudge(e registry.Expect) bool {
+	return len(e.Contains) == 0 && len(e.NotContains) == 0 && len(e.Regex) == 0 && !e.JSONSchema && e.MaxChars == 0
 }
