@@ -161,6 +161,20 @@ func TestAlertmanagerOpensOneRevertPR(t *testing.T) {
 	if n := len(w.gh.CreatedPulls(owner, repoName)); n != 1 {
 		t.Fatalf("%d revert PRs for one incident", n)
 	}
+
+	// The on-call closes the PR without merging; the next alert is a new
+	// episode with a new PR, not a comment on a closed one.
+	w.gh.EditPull(owner, repoName, pr.Number, func(p *fakegithub.PullRequest) { p.State = "closed" })
+	if code, _ := post(t, w.url+"/api/alerts", alertsToken, alertmanager("firing", labels)); code != 202 {
+		t.Fatalf("alert after close: %d", code)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for len(w.gh.CreatedPulls(owner, repoName)) < 2 && time.Now().Before(deadline) {
+		time.Sleep(25 * time.Millisecond)
+	}
+	if n := len(w.gh.CreatedPulls(owner, repoName)); n != 2 {
+		t.Fatalf("%d revert PRs after the first was closed, want a new one\n%s", n, tail(w.logs.String(), 2000))
+	}
 	labels["artifact"] = "billing-helper"
 	code, ans := post(t, w.url+"/api/alerts", alertsToken, alertmanager("firing", labels))
 	if code != 422 || !strings.Contains(fmt.Sprint(ans), "unknown artifact") {

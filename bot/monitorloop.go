@@ -12,6 +12,7 @@ import (
 	"github.com/promptgate/promptgate/monitor"
 	"github.com/promptgate/promptgate/registry"
 	"github.com/promptgate/promptgate/report"
+	"github.com/promptgate/promptgate/store"
 )
 
 // monitorLoop follows production: it reads new events from the store into
@@ -26,19 +27,31 @@ type monitorLoop struct {
 	snap     *snapshot
 	eval     *monitor.Evaluator
 	triggers string // the triggers the evaluator was built from, as JSON
-	firing   map[string]bool
-	kick     chan struct{}
+	// firing is when a revert job was queued for each firing trigger.
+	firing map[string]time.Time
+	kick   chan struct{}
 }
 
 // holdsState is the store key of the triggers' "holding since" times.
 const holdsState = "monitor.holds"
+
+// revertRetry is how long a firing trigger waits for its revert PR before
+// it queues the revert again.
+const revertRetry = 2 * time.Minute
+
+// incidentHasPR says whether a firing result's incident got its PR, or was
+// settled without one.
+func (m *monitorLoop) incidentHasPR(ctx context.Context, snap *snapshot, r monitor.Result) bool {
+	inc, err := m.s.store.IncidentOf(ctx, snap.FullName(), r.Artifact, r.Environment, r.Version)
+	return err == nil && (inc.PR != 0 || inc.Status != store.IncidentOpen)
+}
 
 // keepEvents is how much event history the window holds: enough for the
 // longest trigger window and for a previous version's baseline after a deploy.
 const keepEvents = 24 * time.Hour
 
 func newMonitorLoop(s *Server) *monitorLoop {
-	return &monitorLoop{s: s, window: monitor.NewWindow(), firing: map[string]bool{}, kick: make(chan struct{}, 1)}
+	return &monitorLoop{s: s, window: monitor.NewWindow(), firing: map[string]time.Time{}, kick: make(chan struct{}, 1)}
 }
 
 func (m *monitorLoop) interval() time.Duration {
@@ -193,10 +206,14 @@ func (m *monitorLoop) tick(ctx context.Context, now time.Time) error {
 			continue
 		}
 		gauge.Set(1)
-		if m.firing[key] {
-			continue // already acted on while it keeps firing
+		if queued, ok := m.firing[key]; ok {
+			// Already acted on while it keeps firing, unless that revert
+			// job failed: then the incident still has no PR, so try again.
+			if now.Sub(queued) < revertRetry || m.incidentHasPR(ctx, snap, r) {
+				continue
+			}
 		}
-		m.firing[key] = true
+		m.firing[key] = now
 		job := RevertJob{Artifact: r.Artifact, Environment: r.Environment, Version: r.Version, Source: "trigger " + r.Trigger,
 			Status: "firing", Reason: r.Reason, Evidence: m.evidence(r, now), ReceivedAt: now}
 		body, _ := json.Marshal(job)

@@ -99,6 +99,19 @@ func (s *Server) revert(ctx context.Context, job RevertJob) (RevertOutcome, erro
 	if err != nil {
 		return RevertOutcome{}, err
 	}
+	if !created && inc.PR != 0 {
+		// The episode ends when its PR is merged or closed: a later alert
+		// starts a new one with a new PR, instead of commenting on a dead one.
+		if pr, _, err := snap.GH.PullRequests.Get(ctx, snap.Owner, snap.Name, inc.PR); err == nil && pr.GetState() == "closed" {
+			if err := s.store.UpdateIncident(ctx, inc.ID, store.IncidentClosed, inc.PR, inc.RestoreTo, fmt.Sprintf("revert PR #%d closed", inc.PR)); err != nil {
+				return RevertOutcome{}, err
+			}
+			if inc, created, err = s.store.OpenIncident(ctx, store.Incident{Repo: snap.FullName(), Artifact: job.Artifact, Environment: job.Environment,
+				Version: version, Source: job.Source, Reason: job.Reason}); err != nil {
+				return RevertOutcome{}, err
+			}
+		}
+	}
 	out := RevertOutcome{Incident: inc, PR: inc.PR}
 	if !created {
 		// One incident, one PR: further alerts and resolutions are comments.

@@ -36,8 +36,9 @@ const (
 	IncidentClosed = "closed"
 )
 
-// OpenIncident returns the incident of (repo, artifact, environment,
-// version), creating it when there is none; created says which. Each call
+// OpenIncident returns the open incident of (repo, artifact, environment,
+// version), creating it when there is none or the last one is closed;
+// created says which. Each call
 // counts one alert. Concurrent callers (replicas, repeated alerts) get the
 // same incident, and exactly one of them sees created.
 func (s *Store) OpenIncident(ctx context.Context, inc Incident) (Incident, bool, error) {
@@ -52,10 +53,23 @@ VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?) ON CONFLICT (repo, artifact, environment, 
 		}
 		n, _ := res.RowsAffected()
 		created = n == 1
-		if !created {
-			_, err = tx.ExecContext(ctx, s.q(`UPDATE incidents SET alerts = alerts + 1, updated_at = ?
-WHERE repo = ? AND artifact = ? AND environment = ? AND version = ?`), now, inc.Repo, inc.Artifact, inc.Environment, inc.Version)
+		if created {
+			return nil
 		}
+		// A closed episode (its PR merged or closed, or nothing to revert)
+		// makes way for a new one; an open one counts the alert.
+		res, err = tx.ExecContext(ctx, s.q(`UPDATE incidents SET status = ?, source = ?, reason = ?, pr = 0, restore_to = 0, alerts = 1, opened_at = ?, updated_at = ?
+WHERE repo = ? AND artifact = ? AND environment = ? AND version = ? AND status IN (?, ?)`),
+			IncidentOpen, inc.Source, inc.Reason, now, now, inc.Repo, inc.Artifact, inc.Environment, inc.Version, IncidentClosed, IncidentNoPR)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			created = true
+			return nil
+		}
+		_, err = tx.ExecContext(ctx, s.q(`UPDATE incidents SET alerts = alerts + 1, updated_at = ?
+WHERE repo = ? AND artifact = ? AND environment = ? AND version = ?`), now, inc.Repo, inc.Artifact, inc.Environment, inc.Version)
 		return err
 	})
 	if err != nil {
