@@ -29,11 +29,17 @@ type monitorLoop struct {
 	triggers string // the triggers the evaluator was built from, as JSON
 	// firing is when a revert job was queued for each firing trigger.
 	firing map[string]time.Time
+	// recent are ids past lastID already in the window.
+	recent map[int64]bool
 	kick   chan struct{}
 }
 
 // holdsState is the store key of the triggers' "holding since" times.
 const holdsState = "monitor.holds"
+
+// commitSlack bounds how long an event's transaction can stay open after
+// its id was handed out.
+const commitSlack = 10 * time.Second
 
 // revertRetry is how long a firing trigger waits for its revert PR before
 // it queues the revert again.
@@ -51,7 +57,7 @@ func (m *monitorLoop) incidentHasPR(ctx context.Context, snap *snapshot, r monit
 const keepEvents = 24 * time.Hour
 
 func newMonitorLoop(s *Server) *monitorLoop {
-	return &monitorLoop{s: s, window: monitor.NewWindow(), firing: map[string]time.Time{}, kick: make(chan struct{}, 1)}
+	return &monitorLoop{s: s, window: monitor.NewWindow(), firing: map[string]time.Time{}, recent: map[int64]bool{}, kick: make(chan struct{}, 1)}
 }
 
 func (m *monitorLoop) interval() time.Duration {
@@ -134,21 +140,40 @@ func (m *monitorLoop) tick(ctx context.Context, now time.Time) error {
 		}
 		m.lastID = id
 	}
-	for {
-		batch, err := m.s.store.EventsAfter(ctx, m.lastID, 10000)
+	// Ids are handed out before commit, so on PostgreSQL a lower id can
+	// become visible after a higher one. The reader only moves its
+	// position past events received more than commitSlack ago, and
+	// remembers the newer ones it already added.
+	safe := m.lastID
+	for after := m.lastID; ; {
+		batch, err := m.s.store.EventsAfter(ctx, after, 10000)
 		if err != nil {
 			return err
 		}
 		if len(batch) == 0 {
 			break
 		}
-		events := make([]monitor.Event, len(batch))
-		for i, e := range batch {
-			events[i] = fromStoreEvent(e)
+		var events []monitor.Event
+		for _, e := range batch {
+			if !m.recent[e.ID] {
+				events = append(events, fromStoreEvent(e))
+			}
+			if e.ReceivedAt.Before(now.Add(-commitSlack)) && safe == after {
+				safe = e.ID
+				delete(m.recent, e.ID)
+			} else {
+				m.recent[e.ID] = true
+			}
+			after = e.ID
 		}
 		m.window.Add(events...)
-		m.lastID = batch[len(batch)-1].ID
 	}
+	for id := range m.recent {
+		if id <= safe {
+			delete(m.recent, id)
+		}
+	}
+	m.lastID = safe
 	m.window.Prune(now.Add(-keepEvents))
 	if m.s.config == nil {
 		return nil

@@ -24,6 +24,8 @@ type Event struct {
 	Escalated    bool
 	DontKnow     *bool
 	Rating       *float64
+	// ReceivedAt is when the store accepted the event (set on read).
+	ReceivedAt time.Time
 }
 
 // eventBatch is how many rows go in one INSERT; both databases take it well
@@ -89,7 +91,7 @@ func insertEventsSQL(n int) string {
 // order, so a reader can follow the table incrementally.
 func (s *Store) EventsAfter(ctx context.Context, afterID int64, limit int) ([]Event, error) {
 	rows, err := s.r.QueryContext(ctx, s.q(`SELECT id, event_time, artifact, version, environment, model, input_tokens, output_tokens,
-cost_usd, latency_ms, status, escalated, dont_know, rating FROM events WHERE id > ? ORDER BY id LIMIT ?`), afterID, limit)
+cost_usd, latency_ms, status, escalated, dont_know, rating, received_at FROM events WHERE id > ? ORDER BY id LIMIT ?`), afterID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read events: %w", err)
 	}

@@ -53,7 +53,7 @@ func (s *Store) SeriesEvents(ctx context.Context, artifact, env string, version 
 		hi = toNanos(to)
 	}
 	rows, err := s.r.QueryContext(ctx, s.q(`SELECT id, event_time, artifact, version, environment, model, input_tokens, output_tokens,
-cost_usd, latency_ms, status, escalated, dont_know, rating FROM events
+cost_usd, latency_ms, status, escalated, dont_know, rating, received_at FROM events
 WHERE artifact = ? AND environment = ? AND version = ? AND event_time >= ? AND event_time <= ?
 ORDER BY event_time, id`), artifact, env, version, lo, hi)
 	if err != nil {
@@ -122,14 +122,14 @@ func (s *Store) DeployedVersions(ctx context.Context, artifact string) ([]int, e
 // and SeriesEvents select them.
 func scanEvent(row scanner) (Event, error) {
 	var e Event
-	var t int64
+	var t, received int64
 	var cost, rating sql.NullFloat64
 	var dk sql.NullBool
 	if err := row.Scan(&e.ID, &t, &e.Artifact, &e.Version, &e.Environment, &e.Model, &e.InputTokens, &e.OutputTokens,
-		&cost, &e.LatencyMS, &e.Status, &e.Escalated, &dk, &rating); err != nil {
+		&cost, &e.LatencyMS, &e.Status, &e.Escalated, &dk, &rating, &received); err != nil {
 		return Event{}, err
 	}
-	e.Time = fromNanos(t)
+	e.Time, e.ReceivedAt = fromNanos(t), fromNanos(received)
 	if cost.Valid {
 		e.CostUSD = &cost.Float64
 	}
