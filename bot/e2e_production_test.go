@@ -281,3 +281,21 @@ func TestDriftOpensOneIssue(t *testing.T) {
 		t.Fatalf("%d drift issues, want 1", n)
 	}
 }
+
+// TestCanaryAlertStopsTheCanary: an alert about the canary version opens a
+// PR that removes the canary and leaves the live version alone.
+func TestCanaryAlertStopsTheCanary(t *testing.T) {
+	w := newWorld(t, worldOptions{production: true, noBot: true})
+	w.git.Commit(owner+"/"+repoName, "main", map[string]string{
+		"environments/production.yaml": "# canary of v15\nsupport-assistant: {version: 14, canary: {version: 15, weight: 10}}\n"}, nil, "canary v15")
+	w.startBot(2)
+	labels := map[string]string{"alertname": "CanaryErrors", "artifact": "support-assistant", "environment": "production", "version": "15"}
+	if code, ans := post(t, w.url+"/api/alerts", alertsToken, alertmanager("firing", labels)); code != 202 {
+		t.Fatalf("alert: %d %v", code, ans)
+	}
+	pr := w.waitRevertPR(10 * time.Second)
+	content, _ := w.git.File(owner+"/"+repoName, "refs/heads/"+pr.HeadRef, "environments/production.yaml")
+	if !strings.Contains(content, "version: 14") || strings.Contains(content, "canary:") {
+		t.Fatalf("pointer file on the revert branch %s:\n%s\n%s", pr.HeadRef, content, tail(w.logs.String(), 2000))
+	}
+}

@@ -207,9 +207,15 @@ func (m *monitorLoop) tick(ctx context.Context, now time.Time) error {
 	for _, envName := range sortedNames(snap.Repo.Environments) {
 		env := snap.Repo.Environments[envName]
 		for _, name := range sortedNames(env.Entries) {
-			v := env.Entries[name].Version
+			entry := env.Entries[name]
+			v := entry.Version
 			prev := m.previous(ctx, snap, name, v)
 			live = append(live, monitor.Live{Artifact: name, Environment: envName, Version: v, Previous: prev})
+			if c := entry.Canary; c != nil {
+				// A canary is watched too, against the version beside it.
+				live = append(live, monitor.Live{Artifact: name, Environment: envName, Version: c.Version, Previous: v})
+				m.exportSeries(name, envName, c.Version, now)
+			}
 			m.exportSeries(name, envName, v, now)
 			if prev > 0 {
 				m.exportSeries(name, envName, prev, now)

@@ -136,14 +136,24 @@ func (s *Server) revert(ctx context.Context, job RevertJob) (RevertOutcome, erro
 		out.Note = note
 		return out, nil
 	}
-	if version != live {
+	canary := entry.Canary != nil && version == entry.Canary.Version && version != live
+	if version != live && !canary {
 		note := fmt.Sprintf("%s no longer points at v%d (it points at v%d): the pointer already moved, no revert PR opened", env.Path, version, live)
 		log.Info(note)
 		_ = s.store.UpdateIncident(ctx, inc.ID, store.IncidentNoPR, 0, 0, note)
 		out.Note = note
 		return out, nil
 	}
-	prev, source, err := s.previousVersion(ctx, snap, job.Artifact, live, job.To)
+	var prev int
+	var source string
+	if canary {
+		// A canary that misbehaves is stopped: the pointer stays at the
+		// live version and the canary goes.
+		prev, source, err = live, "the live version beside the canary", nil
+		live = version
+	} else {
+		prev, source, err = s.previousVersion(ctx, snap, job.Artifact, live, job.To)
+	}
 	if err != nil {
 		note := fmt.Sprintf("no previous version of %s to restore: %v", job.Artifact, err)
 		log.Warn(note)
@@ -248,6 +258,7 @@ func (s *Server) openRevertPR(ctx context.Context, snap *snapshot, env *registry
 	if err != nil {
 		return nil, err
 	}
+	// Setting the version also drops any canary.
 	edited, err := registry.SetPointer(data, job.Artifact, prev)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
