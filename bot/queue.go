@@ -15,6 +15,10 @@ import (
 // errSuperseded cancels a job's context when a newer job took its place.
 var errSuperseded = errors.New("superseded by a newer run")
 
+// retried are the job kinds tried again after a failure. Gate jobs are
+// not: their check shows the failure and "/promptgate run" retries.
+var retried = map[string]bool{KindMerge: true, KindRevert: true}
+
 // errShutdown cancels a job's context when the process stops; the job keeps
 // its state and resumes after the restart.
 var errShutdown = errors.New("shutting down")
@@ -132,6 +136,15 @@ func (q *queue) do(parent context.Context, job *store.Job) {
 	if state == "superseded" {
 		log.Info("job superseded")
 		return // the store already marked it
+	}
+	if state == "failed" && retried[job.Kind] && job.Attempts < store.DefaultMaxAttempts {
+		// Tagging a merge and opening a revert PR must happen: a failure
+		// (GitHub down past the client's retries) is tried again later.
+		delay := time.Duration(1<<job.Attempts) * 5 * time.Second
+		if err := q.store.Retry(context.WithoutCancel(parent), job.ID, q.owner, delay, msg); err == nil {
+			log.Warn("job failed; retrying", "error", msg, "in", delay.String())
+			return
+		}
 	}
 	if err := q.store.Finish(context.WithoutCancel(parent), job.ID, q.owner, state, msg); err != nil && !errors.Is(err, store.ErrLeaseLost) {
 		log.Error("finish job", "error", err)

@@ -106,8 +106,8 @@ func (s *Store) Claim(ctx context.Context, owner string, lease time.Duration) (*
 		now := time.Now()
 		for {
 			j, err := scanJob(tx.QueryRowContext(ctx, s.q(`SELECT `+jobColumns+` FROM jobs
-WHERE state = ? OR (state = ? AND lease_until < ?)
-ORDER BY id LIMIT 1`+lock), StateQueued, StateRunning, toNanos(now)))
+WHERE (state = ? AND lease_until <= ?) OR (state = ? AND lease_until < ?)
+ORDER BY id LIMIT 1`+lock), StateQueued, toNanos(now), StateRunning, toNanos(now)))
 			if errors.Is(err, sql.ErrNoRows) {
 				return nil
 			}
@@ -299,4 +299,17 @@ func (s *Store) enqueueTx(ctx context.Context, tx *sql.Tx, st *enqueueStmts, kin
 		return Job{}, nil, fmt.Errorf("insert: %w", err)
 	}
 	return job, superseded, nil
+}
+
+// Retry puts a job owner is running back in the queue, to be claimed no
+// sooner than after delay, keeping its attempt count and the error. It
+// returns ErrLeaseLost when the job is no longer owner's.
+func (s *Store) Retry(ctx context.Context, id int64, owner string, delay time.Duration, errMsg string) error {
+	now := time.Now()
+	res, err := s.w.ExecContext(ctx, s.q(`UPDATE jobs SET state = ?, lease_owner = '', lease_until = ?, last_error = ?, updated_at = ?
+WHERE id = ? AND lease_owner = ? AND state = ?`), StateQueued, toNanos(now.Add(delay)), errMsg, toNanos(now), id, owner, StateRunning)
+	if err != nil {
+		return fmt.Errorf("retry job %d: %w", id, err)
+	}
+	return s.checkOwned(ctx, res, "retry", id, owner)
 }

@@ -343,3 +343,31 @@ func TestConcurrentReplicasClaimEachJobOnce(t *testing.T) {
 		t.Logf("jobs per replica: %v", perReplica)
 	})
 }
+
+func TestRetryWaitsThenClaimsAgain(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, newURL func(t *testing.T) string) {
+		ctx := context.Background()
+		s := open(t, newURL(t))
+		if _, _, err := s.Enqueue(ctx, "merge", "", []byte("{}")); err != nil {
+			t.Fatal(err)
+		}
+		j, err := s.Claim(ctx, "w1", time.Minute)
+		if err != nil || j == nil {
+			t.Fatalf("claim: %v %v", j, err)
+		}
+		if err := s.Retry(ctx, j.ID, "w1", 80*time.Millisecond, "GitHub 502"); err != nil {
+			t.Fatal(err)
+		}
+		if again, _ := s.Claim(ctx, "w2", time.Minute); again != nil {
+			t.Fatal("claimed before the retry delay")
+		}
+		time.Sleep(120 * time.Millisecond)
+		again, err := s.Claim(ctx, "w2", time.Minute)
+		if err != nil || again == nil || again.ID != j.ID || again.Attempts != 2 {
+			t.Fatalf("after the delay: %+v %v", again, err)
+		}
+		if err := s.Retry(ctx, j.ID, "w1", 0, "x"); !errors.Is(err, ErrLeaseLost) {
+			t.Fatalf("retry by a former owner: %v", err)
+		}
+	})
+}
