@@ -165,7 +165,7 @@ func (s *Server) gate(ctx context.Context, pc *prContext, fork bool) error {
 	head.Problems.Sort()
 	in := evaluator.GateInput{Base: base, Head: head, BaseRef: pr.GetBase().GetRef() + " (" + short(pr.GetBase().GetSHA()) + ")", HeadRef: short(job.HeadSHA)}
 	rules := evaluator.Rules(in)
-	comp, budget, closeCache, err := s.completer(rules, fork)
+	comp, budget, closeCache, err := s.completer(rules, fork, pc.log)
 	if err != nil {
 		return err
 	}
@@ -266,8 +266,8 @@ func versionsOK(vs []registry.VersionCheck) bool {
 
 // completer builds the model-call chain for one gate: provider client,
 // budget (with the per-PR cap for forks), and the shared response cache.
-func (s *Server) completer(rules *registry.Config, fork bool) (evaluator.Completer, *evaluator.Budget, func(), error) {
-	provider, err := evaluator.NewOpenAI(rules.Providers, s.settings.ProviderEnv, evaluator.OpenAIOptions{Timeout: rules.Gate.Timeout.D(), Logger: s.log})
+func (s *Server) completer(rules *registry.Config, fork bool, log *slog.Logger) (evaluator.Completer, *evaluator.Budget, func(), error) {
+	provider, err := evaluator.NewOpenAI(rules.Providers, s.settings.ProviderEnv, evaluator.OpenAIOptions{Timeout: rules.Gate.Timeout.D(), Logger: log})
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -283,7 +283,7 @@ func (s *Server) completer(rules *registry.Config, fork bool) (evaluator.Complet
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	return &evaluator.Cached{Next: budget, Cache: cache, Logger: s.log}, budget, func() { cache.Close() }, nil
+	return &evaluator.Cached{Next: budget, Cache: cache, Logger: log}, budget, func() { cache.Close() }, nil
 }
 
 // canWrite reports whether a user has write access (write, maintain or admin).
