@@ -20,6 +20,8 @@ type Repo struct {
 	Golden       map[string]*GoldenSet
 	Environments map[string]*Environment
 	Problems     Problems
+	// Warnings are likely mistakes that do not stop anything.
+	Warnings Problems
 }
 
 // GoldenSet is every case under one golden directory.
@@ -65,6 +67,7 @@ func Load(fsys fs.FS) *Repo {
 	}
 	validate(r)
 	r.Problems.Sort()
+	r.Warnings.Sort()
 	r.releaseCaseNodes()
 	return r
 }

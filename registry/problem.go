@@ -25,6 +25,13 @@ func (p Problem) String() string {
 	return fmt.Sprintf("%s:%d:%d: %s", p.Path, p.Line, p.Col, p.Message)
 }
 
+// Warning renders the problem as a warning line.
+func (p Problem) Warning() string {
+	q := p
+	q.Message = "warning: " + p.Message
+	return q.String()
+}
+
 // Problems collects every problem found in one pass over a repo.
 type Problems []Problem
 

@@ -170,6 +170,17 @@ func validateConfig(r *Repo) {
 		} else if t.Op != "" && !triggerOps[t.Op] {
 			ps.add(p, at("op"), "trigger %q: op must be one of >, >=, <, <=", t.Name)
 		}
+		if isRateMetric(t.Metric) {
+			for _, v := range []struct {
+				key string
+				v   *float64
+			}{{"above", t.Above}, {"below", t.Below}, {"above_previous_by", t.AbovePreviousBy}, {"threshold", t.Threshold}} {
+				if v.v != nil && *v.v > 0 && *v.v < 1 {
+					r.Warnings.add(p, at(v.key), "trigger %q: %s is in percent, so %v means %v%%, not %v%%; write %v for that",
+						t.Name, t.Metric, *v.v, *v.v, *v.v*100, *v.v*100)
+				}
+			}
+		}
 		if t.MinEvents < 0 {
 			ps.add(p, at("min_events"), "trigger %q: min_events must be >= 0", t.Name)
 		}
@@ -428,4 +439,8 @@ func schemaError(err error) error {
 		return errors.New("not a valid JSON Schema")
 	}
 	return errors.New(strings.Join(msgs, "; "))
+}
+
+func isRateMetric(m string) bool {
+	return m == "escalation_rate" || m == "dont_know_rate" || m == "error_rate"
 }

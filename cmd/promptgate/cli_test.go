@@ -244,3 +244,17 @@ func TestHelp(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateWarnsOnFractionRates: `above: 0.05` on a rate is almost
+// surely meant as 5%; validate says so without failing.
+func TestValidateWarnsOnFractionRates(t *testing.T) {
+	dir := t.TempDir()
+	copyDir(t, exampleDir(t), dir)
+	p := filepath.Join(dir, "promptgate.yaml")
+	data, _ := os.ReadFile(p)
+	os.WriteFile(p, []byte(strings.Replace(string(data), "above_previous_by: 5 ", "above_previous_by: 0.05", 1)), 0o644)
+	code, out, _ := run(t, dir, "validate")
+	if code != 0 || !strings.Contains(out, "promptgate.yaml:") || !strings.Contains(out, "warning: trigger \"escalation-rate\": escalation_rate is in percent") {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+}

@@ -32,6 +32,10 @@ Prints one line per problem as path:line:col: message. Exit 0 when clean, 1 on p
 		p.Path = relPath(c.cwd, dir, p.Path)
 		fmt.Fprintln(c.stdout, p.String())
 	}
+	for _, p := range repo.Warnings {
+		p.Path = relPath(c.cwd, dir, p.Path)
+		fmt.Fprintln(c.stdout, p.Warning())
+	}
 	if len(problems) > 0 {
 		fmt.Fprintf(c.stderr, "%d problem(s) in %s\n", len(problems), dir)
 		return 1
