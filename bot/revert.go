@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path"
+	"sort"
 	"strings"
 	"time"
 
@@ -437,8 +438,20 @@ func LocalRollback(dir, artifact, env string, to int, reason string) (branch str
 	if err != nil {
 		return "", from, to, err
 	}
-	if st, err := wt.Status(); err == nil && !st.IsClean() {
-		return "", from, to, errors.New("the work tree has uncommitted changes: commit or stash them first")
+	if st, err := wt.Status(); err == nil {
+		var dirty []string
+		for f, fs := range st {
+			if fs.Worktree != git.Untracked || fs.Staging != git.Untracked {
+				dirty = append(dirty, f)
+			}
+		}
+		if len(dirty) > 0 {
+			sort.Strings(dirty)
+			return "", from, to, fmt.Errorf("uncommitted changes to %s: commit or stash them first", strings.Join(dirty, ", "))
+		}
+	}
+	if _, err := g.Repo.Reference(plumbing.NewBranchReferenceName(RevertBranch(artifact, from)), false); err == nil {
+		return "", from, to, fmt.Errorf("branch %s already exists: delete it (git branch -D %s) or push it", RevertBranch(artifact, from), RevertBranch(artifact, from))
 	}
 	branch = RevertBranch(artifact, from)
 	if err := wt.Checkout(&git.CheckoutOptions{Branch: plumbing.NewBranchReferenceName(branch), Create: true}); err != nil {

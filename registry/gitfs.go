@@ -193,6 +193,9 @@ func (g *GitRepo) Commit(rev string) (*object.Commit, error) {
 			}
 		}
 		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil, fmt.Errorf("resolve %q: the history does not go back that far", rev)
+			}
 			return nil, fmt.Errorf("resolve %q: %w", rev, err)
 		}
 	}

@@ -292,6 +292,10 @@ func loadEnvironment(fsys fs.FS, p string, ps *Problems) *Environment {
 	d := strict{path: p, problems: ps}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
+		if _, dup := env.Entries[k.Value]; dup {
+			ps.add(p, k, "duplicate key %q: one artifact, one pointer", k.Value)
+			continue
+		}
 		e := EnvEntry{Node: v}
 		switch v.Kind {
 		case yaml.ScalarNode:

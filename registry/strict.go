@@ -130,7 +130,13 @@ func (d strict) value(n *yaml.Node, v reflect.Value) {
 			return
 		}
 		m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
+		keys := map[string]bool{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
+			if keys[n.Content[i].Value] {
+				d.fail(n.Content[i], "duplicate key %q", n.Content[i].Value)
+				continue
+			}
+			keys[n.Content[i].Value] = true
 			k := reflect.New(v.Type().Key()).Elem()
 			d.value(n.Content[i], k)
 			val := reflect.New(v.Type().Elem()).Elem()
@@ -196,6 +202,10 @@ func (d strict) structValue(n *yaml.Node, v reflect.Value) {
 	seen := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
+		if seen[k.Value] {
+			d.fail(k, "duplicate key %q: a reader sees the first value, the loader would take this one", k.Value)
+			continue
+		}
 		f, ok := fields[k.Value]
 		if !ok {
 			d.fail(k, "unknown key %q%s", k.Value, suggest(k.Value, names))

@@ -91,6 +91,8 @@ func TestValidateBadInputs(t *testing.T) {
 		{"unknown gate key", cfg, "concurrency: 8", "concurency: 8", `did you mean "concurrency"`},
 		{"pointer to missing version", env, "support-assistant: 15", "support-assistant: 16", "does not exist"},
 		{"canary weight", env, "support-assistant: 15", "support-assistant: {version: 15, canary: {version: 14, weight: 150}}", "canary weight"},
+		{"duplicate key", art, "model: gpt-4o-2024-11-20", "model: gpt-4o-2024-11-20\nmodel: gpt-4o-2024-08-06", `duplicate key "model"`},
+		{"duplicate pointer", env, "support-assistant: 15", "support-assistant: 15\nsupport-assistant: 14", `duplicate key "support-assistant"`},
 		{"broken yaml", art, "params: {temperature", "params: [temperature", "invalid YAML"},
 	}
 	for _, tc := range cases {

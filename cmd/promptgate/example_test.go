@@ -198,3 +198,16 @@ func TestGateHeadRefAndOut(t *testing.T) {
 		}
 	}
 }
+
+// TestGateOfflineMissIsAnError: --offline with responses that were never
+// recorded stops with exit 3 and one line saying what to do.
+func TestGateOfflineMissIsAnError(t *testing.T) {
+	dir := fridayRepo(t)
+	art := filepath.Join(dir, "artifacts/support-assistant.yaml")
+	data, _ := os.ReadFile(art)
+	os.WriteFile(art, []byte(strings.Replace(string(data), "You are Nova", "You are Nova, the new one,", 1)), 0o644)
+	code, _, errOut := run(t, dir, "gate", "--base", "main", "--offline", "--cache", filepath.Join(t.TempDir(), "c.db"))
+	if code != exitError || !strings.Contains(errOut, "no recorded response (offline)") {
+		t.Fatalf("exit %d\n%s", code, errOut)
+	}
+}

@@ -45,7 +45,14 @@ bot posts. Exit 0 pass, 1 fail, 2 inconclusive, 3 error.`)
 	maxUSD := fl.Float64("max-usd", 0, "stop after spending this much, inconclusive (default: gate.max_usd)")
 	verbose := fl.Bool("v", false, "log retries and cache activity to stderr")
 	if code, done := c.parse(fl, args); done {
+		if code != 0 {
+			return exitError // 2 means inconclusive for gate: a usage error is an error
+		}
 		return code
+	}
+	if *concurrency < 0 || *maxCalls < 0 || *maxUSD < 0 {
+		fmt.Fprintln(c.stderr, "promptgate gate: --concurrency, --max-calls and --max-usd must not be negative")
+		return exitError
 	}
 	if *base == "" {
 		fmt.Fprintln(c.stderr, "promptgate gate: --base REF is required")
@@ -180,6 +187,10 @@ bot posts. Exit 0 pass, 1 fail, 2 inconclusive, 3 error.`)
 		}
 	} else if _, err := c.stdout.Write(out); err != nil {
 		return fail("%v", err)
+	}
+	if *offline && st.Misses > 0 {
+		fmt.Fprintf(c.stderr, "promptgate gate: %d request(s) have no recorded response (offline): run without --offline to call the provider, or record them with --record FILE\n", st.Misses)
+		return exitError
 	}
 	switch rep.Verdict {
 	case evaluator.Pass:
