@@ -647,6 +647,24 @@ func latencyDelta(runs []*caseRuns, hasBase bool) LatencyDelta {
 	return ld
 }
 
+// tooSmallToCall reports whether a category of n cases run `repeats` times
+// could not reach significance even if every case went from passing to
+// failing on every repeat.
+func tooSmallToCall(n, repeats int) bool {
+	if n == 0 {
+		return false
+	}
+	strata := make([]Stratum, n)
+	for i := range strata {
+		strata[i] = Stratum{N: max(repeats, 1), BasePass: max(repeats, 1)}
+	}
+	_, _, minP := StratifiedExact(strata)
+	return minP >= Alpha
+}
+
+// minLatencyRiseMS is the smallest p95 rise that can fail the gate.
+const minLatencyRiseMS = 50
+
 // decide collects every reason for the verdict, failures first.
 func decide(r *ArtifactReport, runs []*caseRuns, lim limits, in CompareInput, hasBase bool) (Verdict, []string) {
 	var fails, inconclusive, notes []string
@@ -681,6 +699,11 @@ func decide(r *ArtifactReport, runs []*caseRuns, lim limits, in CompareInput, ha
 			case c.Regressed:
 				fails = append(fails, fmt.Sprintf("category %q dropped %s pp (> %s pp), significant (%s)",
 					c.Name, num(drop), num(c.ThresholdPP), pValue(c.PValue)))
+			case drop > c.ThresholdPP && c.Evidence == Insufficient && tooSmallToCall(c.N, r.Repeats):
+				// Even every case flipping could not be called: a green
+				// check here would be a pass on missing evidence.
+				inconclusive = append(inconclusive, fmt.Sprintf("category %q dropped %s pp (> %s pp), but with %d case(s) × %d repeat(s) no drop in it can ever be significant: add cases or repeats",
+					c.Name, num(drop), num(c.ThresholdPP), c.N, r.Repeats))
 			case drop > c.ThresholdPP && c.Samples > 0:
 				notes = append(notes, fmt.Sprintf("category %q dropped %s pp (> %s pp) but %s: not failing on it",
 					c.Name, num(drop), num(c.ThresholdPP), weakEvidence(c.Evidence, c.PValue)))
@@ -697,7 +720,8 @@ func decide(r *ArtifactReport, runs []*caseRuns, lim limits, in CompareInput, ha
 	// cover different cases, so a rise there is not evidence of anything.
 	cost, lat := r.Cost, r.Latency
 	costRose := cost.DeltaPct != nil && *cost.DeltaPct > lim.costPct
-	latencyRose := lat.DeltaP95Pct != nil && *lat.DeltaP95Pct > lim.latencyPct
+	// A rise of a few milliseconds is noise whatever its percentage.
+	latencyRose := lat.DeltaP95Pct != nil && *lat.DeltaP95Pct > lim.latencyPct && lat.HeadP95ms-lat.BaseP95ms >= minLatencyRiseMS
 	switch {
 	case len(inconclusive) > 0 && (costRose || latencyRose):
 		notes = append(notes, "cost and latency not compared: samples are missing, so the sides cover different cases")
@@ -713,7 +737,9 @@ func decide(r *ArtifactReport, runs []*caseRuns, lim limits, in CompareInput, ha
 	}
 	if !costRose && len(cost.UnknownModels) > 0 {
 		msg := fmt.Sprintf("cost unknown: no price in promptgate.yaml for %s; cost not compared", strings.Join(cost.UnknownModels, ", "))
-		if len(in.Prices) > 0 && hasBase {
+		// Missing data only when the change hides a cost that was known:
+		// a model nobody prices on either side cannot move the cost.
+		if len(in.Prices) > 0 && hasBase && cost.BasePerCase != nil {
 			// The repo gates on cost: a model without a price would slip past
 			// max_cost_increase_pct, so that is missing data.
 			inconclusive = append(inconclusive, msg)

@@ -526,3 +526,17 @@ func TestCompareCostNotJudgedOnPartialData(t *testing.T) {
 		t.Errorf("verdict %s: %q", r.Verdict, r.Reasons)
 	}
 }
+
+// TestCompareTooSmallToCall: four cases that all break cannot be called
+// significant, and that must not come out green.
+func TestCompareTooSmallToCall(t *testing.T) {
+	var f fixture
+	f.addN("escalation", "esc", 4, one(P), one(F))
+	r := Compare(f.input())
+	if r.Verdict != Inconclusive || !hasReasonPrefix(r, `category "escalation" dropped 100 pp (> 3 pp), but with 4 case(s)`) {
+		t.Errorf("verdict %s: %q", r.Verdict, r.Reasons)
+	}
+	if !tooSmallToCall(4, 1) || tooSmallToCall(5, 1) || tooSmallToCall(2, 3) {
+		t.Errorf("tooSmallToCall: 4×1 %v, 5×1 %v, 2×3 %v", tooSmallToCall(4, 1), tooSmallToCall(5, 1), tooSmallToCall(2, 3))
+	}
+}
