@@ -57,6 +57,12 @@ func RunGate(ctx context.Context, in GateInput, opts GateOptions) (*Report, erro
 			rep.ConfigDiff, _, _ = LineDiff(string(before), string(after), 2)
 		}
 	}
+	for _, vc := range rep.Versions {
+		if vc.Deleted {
+			rep.Deleted = append(rep.Deleted, vc.Name)
+		}
+	}
+	rep.Pointers = pointerChanges(in.Base, in.Head)
 	if len(rep.Problems) > 0 {
 		rep.Verdict = Fail
 		rep.Reasons = append(rep.Reasons, fmt.Sprintf("%d validation problem(s): fix them before the golden set can run", len(rep.Problems)))
@@ -201,7 +207,11 @@ func overall(rep *Report) (Verdict, []string) {
 		}
 	}
 	if len(rep.Artifacts) == 0 && v == Pass {
-		reasons = append(reasons, "no artifact or golden set changed: nothing to evaluate")
+		if len(rep.Pointers) > 0 {
+			reasons = append(reasons, fmt.Sprintf("only environment pointers move (%d): the versions they name are unchanged here; review the move itself", len(rep.Pointers)))
+		} else {
+			reasons = append(reasons, "no artifact or golden set changed: nothing to evaluate")
+		}
 	}
 	if v == Pass && len(rep.Artifacts) > 0 {
 		reasons = append(reasons, "every changed artifact is within its thresholds")
@@ -216,4 +226,57 @@ func hasRatings(cases []*registry.Case) bool {
 		}
 	}
 	return false
+}
+
+// pointerChanges compares the environments of base and head.
+func pointerChanges(base, head *registry.Repo) []PointerChange {
+	if base == nil {
+		base = &registry.Repo{}
+	}
+	var out []PointerChange
+	envs := map[string]bool{}
+	for name := range base.Environments {
+		envs[name] = true
+	}
+	for name := range head.Environments {
+		envs[name] = true
+	}
+	for _, env := range sortedSet(envs) {
+		var b, h map[string]registry.EnvEntry
+		if e := base.Environments[env]; e != nil {
+			b = e.Entries
+		}
+		if e := head.Environments[env]; e != nil {
+			h = e.Entries
+		}
+		names := map[string]bool{}
+		for n := range b {
+			names[n] = true
+		}
+		for n := range h {
+			names[n] = true
+		}
+		for _, n := range sortedSet(names) {
+			pc := PointerChange{Environment: env, Artifact: n, From: b[n].Version, To: h[n].Version}
+			if c := b[n].Canary; c != nil {
+				pc.CanaryFrom = c.Version
+			}
+			if c := h[n].Canary; c != nil {
+				pc.CanaryTo, pc.CanaryWeight = c.Version, c.Weight
+			}
+			if pc.From != pc.To || pc.CanaryFrom != pc.CanaryTo || (b[n].Canary != nil && h[n].Canary != nil && b[n].Canary.Weight != h[n].Canary.Weight) {
+				out = append(out, pc)
+			}
+		}
+	}
+	return out
+}
+
+func sortedSet(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }

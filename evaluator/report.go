@@ -34,6 +34,11 @@ type Report struct {
 	Artifacts []*ArtifactReport `json:"artifacts"`
 	// Unchanged lists artifacts whose digest and golden set did not change.
 	Unchanged []string `json:"unchanged"`
+	// Deleted lists artifacts the PR removes.
+	Deleted []string `json:"deleted,omitempty"`
+	// Pointers lists the environment pointers the PR moves: deploys,
+	// rollbacks and canaries.
+	Pointers []PointerChange `json:"pointers,omitempty"`
 	// ConfigChanged is set when the PR edits promptgate.yaml; the gate ran under the base rules.
 	ConfigChanged bool       `json:"config_changed,omitempty"`
 	ConfigDiff    []DiffLine `json:"config_diff,omitempty"`
@@ -171,4 +176,16 @@ type Calibration struct {
 	Min      float64 `json:"min_agreement"`
 	Trusted  bool    `json:"trusted"`
 	Note     string  `json:"note,omitempty"`
+}
+
+// PointerChange is one environment pointer a PR moves. Zero versions mean
+// absent (a new pointer, a removed one, no canary).
+type PointerChange struct {
+	Environment  string  `json:"environment"`
+	Artifact     string  `json:"artifact"`
+	From         int     `json:"from"`
+	To           int     `json:"to"`
+	CanaryFrom   int     `json:"canary_from,omitempty"`
+	CanaryTo     int     `json:"canary_to,omitempty"`
+	CanaryWeight float64 `json:"canary_weight,omitempty"`
 }

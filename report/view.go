@@ -29,6 +29,8 @@ type commentView struct {
 	ConfigDiff    string
 	Artifacts     []artifactView
 	Unchanged     string
+	Deleted       string
+	Pointers      []string
 	Next          []string
 	FullReport    string
 }
@@ -102,6 +104,16 @@ func buildComment(r *evaluator.Report, opts Options, lim limits) commentView {
 			names[i] = Inline(n)
 		}
 		v.Unchanged = "Unchanged, not run: " + strings.Join(names, ", ") + "."
+	}
+	if len(r.Deleted) > 0 {
+		names := make([]string, len(r.Deleted))
+		for i, n := range r.Deleted {
+			names[i] = "`" + Inline(n) + "`"
+		}
+		v.Deleted = "🗑️ Deleted: " + strings.Join(names, ", ") + ". Their tags keep every merged version resolvable; any environment still pointing at one must move first."
+	}
+	for _, p := range r.Pointers {
+		v.Pointers = append(v.Pointers, pointerLine(p))
 	}
 	v.Next = nextSteps(r)
 	if opts.DetailsURL != "" {
@@ -593,4 +605,34 @@ func nextSteps(r *evaluator.Report) []string {
 		out = append(out, "The gate did not reach a verdict; re-run it (comment `"+RerunCommand+"`).")
 	}
 	return out
+}
+
+// pointerLine describes one moved environment pointer: a deploy, a
+// rollback, a canary started, moved or stopped.
+func pointerLine(p evaluator.PointerChange) string {
+	ver := func(v int) string {
+		if v == 0 {
+			return "none"
+		}
+		return fmt.Sprintf("v%d", v)
+	}
+	what := "deploy"
+	switch {
+	case p.To == 0:
+		what = "pointer removed"
+	case p.From == 0:
+		what = "first deploy"
+	case p.To < p.From:
+		what = "rollback"
+	case p.To == p.From:
+		what = "canary"
+	}
+	line := fmt.Sprintf("`%s` in `%s`: %s → %s (%s)", Inline(p.Artifact), Inline(p.Environment), ver(p.From), ver(p.To), what)
+	if p.CanaryFrom != 0 || p.CanaryTo != 0 {
+		line += fmt.Sprintf("; canary %s → %s", ver(p.CanaryFrom), ver(p.CanaryTo))
+		if p.CanaryTo != 0 {
+			line += fmt.Sprintf(" at %s%% of traffic", number(p.CanaryWeight))
+		}
+	}
+	return line
 }

@@ -102,7 +102,12 @@ func TestFridayDeployOffline(t *testing.T) {
 		t.Fatalf("exit %d, want %d (fail)\n%s\n%s", exit, exitFail, out, stderr.String())
 	}
 	var rep struct {
-		Verdict   string `json:"verdict"`
+		Verdict  string `json:"verdict"`
+		Pointers []struct {
+			Artifact string `json:"artifact"`
+			From     int    `json:"from"`
+			To       int    `json:"to"`
+		} `json:"pointers"`
 		Artifacts []struct {
 			Name        string `json:"name"`
 			BaseVersion int    `json:"base_version"`
@@ -135,6 +140,9 @@ func TestFridayDeployOffline(t *testing.T) {
 	}
 	if rep.Verdict != "fail" || len(rep.Artifacts) != 1 {
 		t.Fatalf("verdict %q, %d artifacts", rep.Verdict, len(rep.Artifacts))
+	}
+	if len(rep.Pointers) != 1 || rep.Pointers[0].From != 14 || rep.Pointers[0].To != 15 {
+		t.Errorf("the PR's deploy of v15 to production is not reported: %+v", rep.Pointers)
 	}
 	a := rep.Artifacts[0]
 	if a.BaseVersion != 14 || a.HeadVersion != 15 {
