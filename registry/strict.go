@@ -45,9 +45,9 @@ func parseYAML(path string, data []byte, ps *Problems) *yaml.Node {
 		if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
 			line, _ = strconv.Atoi(m[1])
 			msg = strings.TrimPrefix(msg, m[0])
-			// For unclosed flow collections yaml.v3 reports the context mark,
-			// which is zero-based; shift it to the line the collection opens on.
-			if strings.HasPrefix(msg, "did not find expected") {
+			// For these errors yaml.v3 reports its context mark, which is
+			// zero-based; shift it to the line the trouble is on.
+			if strings.HasPrefix(msg, "did not find expected") || strings.HasPrefix(msg, "found a tab character") {
 				line++
 			}
 		}

@@ -78,6 +78,9 @@ func validateConfig(r *Repo) {
 	}
 	const p = ConfigFile
 	for name, prov := range c.Providers {
+		if prov.BaseURL == "" && name != "openai" && prov.Node != nil {
+			ps.add(p, prov.Node, "provider %q needs a base_url", name)
+		}
 		if prov.BaseURL != "" && !strings.HasPrefix(prov.BaseURL, "http://") && !strings.HasPrefix(prov.BaseURL, "https://") {
 			ps.add(p, fieldValue(prov.Node, "base_url"), "provider %q: base_url must start with http:// or https://", name)
 		}
@@ -219,6 +222,8 @@ func validateArtifact(r *Repo, a *Artifact) {
 	if a.Model != "" {
 		if why := CheckModel(a.Model, r.Config.AllowModels); why != "" {
 			ps.add(p, at("model"), "%s", why)
+		} else {
+			r.warnUnpriced(p, at("model"), a.Model)
 		}
 	}
 	validateParams(ps, p, &a.Params)
@@ -243,6 +248,9 @@ func validateArtifact(r *Repo, a *Artifact) {
 			if why := CheckModel(rt.Model, r.Config.AllowModels); why != "" {
 				ps.add(p, fieldValue(rt.Node, "model"), "routing[%d]: %s", i, why)
 			}
+		}
+		if rt.Model != "" {
+			r.warnUnpriced(p, fieldValue(rt.Node, "model"), rt.Model)
 		}
 		if rt.Provider != "" && !r.hasProvider(rt.Provider) {
 			ps.add(p, fieldValue(rt.Node, "provider"), "routing[%d]: provider %q is not defined", i, rt.Provider)
@@ -322,8 +330,8 @@ func validateGolden(r *Repo, gs *GoldenSet) {
 	ps := &r.Problems
 	for _, c := range gs.Cases {
 		e := c.Expect
-		if e.Node == nil && len(c.Human) == 0 {
-			ps.add(c.File, c.Node, "case %q has no expect: a case needs at least one criterion", c.ID)
+		if len(e.Contains) == 0 && len(e.NotContains) == 0 && len(e.Regex) == 0 && !e.JSONSchema && e.MaxChars == 0 && e.Judge == "" {
+			ps.add(c.File, c.Node, "case %q has no criteria: it would pass whatever the model says; add contains, regex, json_schema, max_chars or judge", c.ID)
 		}
 		seq := fieldValue(e.Node, "regex")
 		for i, re := range e.Regex {
@@ -443,4 +451,15 @@ func schemaError(err error) error {
 
 func isRateMetric(m string) bool {
 	return m == "escalation_rate" || m == "dont_know_rate" || m == "error_rate"
+}
+
+// warnUnpriced warns when a repo that prices its models lacks a price for
+// one an artifact uses: the gate cannot compare its cost.
+func (r *Repo) warnUnpriced(path string, n *yaml.Node, model string) {
+	if len(r.Config.Prices) == 0 {
+		return
+	}
+	if _, ok := r.Config.Prices[model]; !ok {
+		r.Warnings.add(path, n, "no price for %s in %s: its cost shows as unknown and the gate cannot compare it", model, ConfigFile)
+	}
 }
