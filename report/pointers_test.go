@@ -28,3 +28,25 @@ func TestMarkdownShowsPointerMovesAndDeletions(t *testing.T) {
 		}
 	}
 }
+
+// TestCostRowsWithoutData: a side with no usable sample shows no figures
+// and no change, instead of "−100%".
+func TestCostRowsWithoutData(t *testing.T) {
+	base := 0.0025
+	a := &evaluator.ArtifactReport{Name: "sa", BaseVersion: 1, HeadVersion: 2, Verdict: evaluator.Inconclusive, Repeats: 1,
+		Overall: evaluator.CategoryDelta{Name: "overall", N: 10},
+		Errors:  evaluator.ErrorCounts{Head: 10, HeadRate: 1},
+		Cost:    evaluator.CostDelta{BaseInputTokens: 900, BaseOutputTokens: 50, BasePerCase: &base},
+		Latency: evaluator.LatencyDelta{BaseP50ms: 500, BaseP95ms: 700},
+		Change:  evaluator.Change{ModelBefore: "m-2024-01-01", ModelAfter: "m-2024-01-01"},
+	}
+	md := Markdown(&evaluator.Report{Verdict: evaluator.Inconclusive, Artifacts: []*evaluator.ArtifactReport{a}}, Options{})
+	for _, want := range []string{"| input tokens | 900 | — | n/a |", "| latency p95 | 700 ms | — | n/a |"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q", want)
+		}
+	}
+	if strings.Contains(md, "−100") {
+		t.Errorf("a side without data shows a −100%% change:\n%s", md)
+	}
+}

@@ -331,6 +331,19 @@ func costTable(a *evaluator.ArtifactReport, isNew bool) (table, string) {
 		{"latency p50", latency(l.BaseP50ms), latency(l.HeadP50ms), deltaPct(change(l.BaseP50ms, l.HeadP50ms))},
 		{"latency p95", latency(l.BaseP95ms), latency(l.HeadP95ms), deltaPct(p95Change(l))},
 	}
+	// A side without a single usable sample has no figures: show that,
+	// not a −100% change.
+	expected := a.Overall.N * max(a.Repeats, 1)
+	for side, errs := range map[int]int{1: a.Errors.Base, 2: a.Errors.Head} {
+		if expected > 0 && errs >= expected {
+			for _, row := range t.Rows {
+				if row[0] != "cost" { // the cost cell already says why it is unknown
+					row[side] = "—"
+				}
+				row[3] = "n/a"
+			}
+		}
+	}
 	if isNew {
 		for _, row := range t.Rows {
 			row[1], row[3] = "—", "—"
