@@ -80,8 +80,8 @@ recorded data shows too): volume, escalation, "I don't know" and error rates,
 cost per event, p50/p95 latency and average rating. The live version is the
 environment's pointer in the config repo (--repo, or found from the current
 directory), else the version of the newest event; the previous one is the
-next lower version with events, else with a deploy record. Exit 0, 3 on an
-error.`)
+next lower version with events, else with a deploy record. Exit 0; 1 when
+there are no events for the artifact; 2 on a usage error; 3 on an error.`)
 	envName := fl.String("env", monitor.DefaultEnvironment, "environment")
 	window := fl.Duration("window", time.Hour, "span of event time to compare over")
 	dbURL := fl.String("database-url", "", "store: a SQLite file, or postgres://… (overrides PROMPTGATE_DATABASE_URL)")
@@ -305,11 +305,15 @@ func (r *statusReport) print(c *cli, asJSON bool) int {
 			fmt.Fprintf(c.stderr, "promptgate status: %v\n", err)
 			return exitError
 		}
+		if r.Live == nil {
+			return 1
+		}
 		return 0
 	}
 	if r.Live == nil {
+		// Nothing to show is not success for a script asking about it.
 		fmt.Fprintln(c.stderr, r.Message)
-		return 0
+		return 1
 	}
 	r.table(c.stdout)
 	return 0

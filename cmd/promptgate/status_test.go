@@ -151,7 +151,7 @@ func TestStatusWithoutEvents(t *testing.T) {
 	db := filepath.Join(dir, "pg.db")
 	// No store yet: say so, and do not create one.
 	code, _, errOut := run(t, dir, "status", "support-assistant", "--database-url", db)
-	if code != 0 || !strings.Contains(errOut, "no events for support-assistant in production: there is no store") {
+	if code != 1 || !strings.Contains(errOut, "no events for support-assistant in production: there is no store") {
 		t.Fatalf("exit %d\n%s", code, errOut)
 	}
 	if _, err := os.Stat(db); err == nil {
@@ -159,7 +159,7 @@ func TestStatusWithoutEvents(t *testing.T) {
 	}
 	ingestFor(t, dir, eventJSON(15, 0, 1, "")+"\n")
 	code, _, errOut = run(t, dir, "status", "support-asistant", "--database-url", db)
-	if code != 0 || !strings.Contains(errOut, `no events for support-asistant in production`) ||
+	if code != 1 || !strings.Contains(errOut, `no events for support-asistant in production`) ||
 		!strings.Contains(errOut, "events exist for support-assistant (production)") {
 		t.Fatalf("exit %d\n%s", code, errOut)
 	}
