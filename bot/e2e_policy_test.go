@@ -197,3 +197,20 @@ func TestForkSpendCap(t *testing.T) {
 		t.Fatalf("%d model calls despite the cap", calls)
 	}
 }
+
+// TestGateRetriedWhenGitHubIsDownAtStart: GitHub failing past the client's
+// retries before the check exists leaves nothing on the PR, so the job is
+// tried again and the check appears.
+func TestGateRetriedWhenGitHubIsDownAtStart(t *testing.T) {
+	w := newWorld(t, worldOptions{noBot: true})
+	w.extraEnv = map[string]string{"PROMPTGATE_RETRY_DELAY": "200ms"}
+	w.startBot(0)
+	pr, sha := w.openPR("v15", w.files(nil), false)
+	ev := w.event("opened", pr, nil)
+	w.gh.FailNext("GET", "pulls/get", 6, fakegithub.BadGateway)
+	w.deliver("pull_request", ev, w.newDelivery())
+	cr := w.waitCheck(sha, 90*time.Second)
+	if cr.Conclusion != "failure" || !strings.Contains(w.logs.String(), "job failed; retrying") {
+		t.Fatalf("conclusion %s\n%s", cr.Conclusion, tail(w.logs.String(), 2000))
+	}
+}

@@ -30,7 +30,15 @@ type prContext struct {
 
 // handleGateJob gates one PR head: check run, placeholder, clone, gate,
 // report. Repo config and thresholds come from the base branch.
-func (s *Server) handleGateJob(ctx context.Context, sj *store.Job) error {
+func (s *Server) handleGateJob(ctx context.Context, sj *store.Job) (err error) {
+	// Until the check exists nothing on the PR shows a failure, so a
+	// failure then (GitHub down past the client's retries) is retried.
+	started := false
+	defer func() {
+		if err != nil && !started && ctx.Err() == nil {
+			err = retryable{err}
+		}
+	}()
 	var job PRJob
 	if err := json.Unmarshal(sj.Payload, &job); err != nil {
 		return fmt.Errorf("job payload: %w", err)
@@ -106,6 +114,7 @@ func (s *Server) handleGateJob(ctx context.Context, sj *store.Job) error {
 	if err != nil {
 		return err
 	}
+	started = true
 	log.Info("check started", "check_run", pc.check.id, "llm_files", len(touched))
 	if len(touched) == 0 {
 		return pc.check.complete(ctx, conclusionSuccess, "No LLM artifacts changed",

@@ -19,6 +19,12 @@ var errSuperseded = errors.New("superseded by a newer run")
 // not: their check shows the failure and "/promptgate run" retries.
 var retried = map[string]bool{KindMerge: true, KindRevert: true}
 
+// retryable marks a job error worth another attempt whatever the job's kind.
+type retryable struct{ err error }
+
+func (r retryable) Error() string { return r.err.Error() }
+func (r retryable) Unwrap() error { return r.err }
+
 // errShutdown cancels a job's context when the process stops; the job keeps
 // its state and resumes after the restart.
 var errShutdown = errors.New("shutting down")
@@ -32,15 +38,17 @@ type jobFunc func(ctx context.Context, job *store.Job) error
 // durable: a job claimed by a worker that dies is claimed again once its
 // lease expires, so a restart resumes it.
 type queue struct {
-	store    *store.Store
-	owner    string
-	workers  int
-	lease    time.Duration
-	poll     time.Duration
-	handlers map[string]jobFunc
-	log      *slog.Logger
-	metrics  *metrics
-	notify   chan struct{}
+	store   *store.Store
+	owner   string
+	workers int
+	lease   time.Duration
+	poll    time.Duration
+	// retryDelay is the first wait before a failed job runs again.
+	retryDelay time.Duration
+	handlers   map[string]jobFunc
+	log        *slog.Logger
+	metrics    *metrics
+	notify     chan struct{}
 }
 
 func (q *queue) wake() {
@@ -137,10 +145,11 @@ func (q *queue) do(parent context.Context, job *store.Job) {
 		log.Info("job superseded")
 		return // the store already marked it
 	}
-	if state == "failed" && retried[job.Kind] && job.Attempts < store.DefaultMaxAttempts {
+	var again retryable
+	if state == "failed" && (retried[job.Kind] || errors.As(err, &again)) && job.Attempts < store.DefaultMaxAttempts {
 		// Tagging a merge and opening a revert PR must happen: a failure
 		// (GitHub down past the client's retries) is tried again later.
-		delay := time.Duration(1<<job.Attempts) * 5 * time.Second
+		delay := q.retryDelay << (job.Attempts - 1)
 		if err := q.store.Retry(context.WithoutCancel(parent), job.ID, q.owner, delay, msg); err == nil {
 			log.Warn("job failed; retrying", "error", msg, "in", delay.String())
 			return

@@ -115,7 +115,7 @@ func New(ctx context.Context, s *Settings, log *slog.Logger) (*Server, error) {
 	host, _ := os.Hostname()
 	srv.queue = &queue{
 		store: st, owner: fmt.Sprintf("%s-%d-%d", host, os.Getpid(), time.Now().UnixNano()),
-		workers: s.Workers, lease: s.JobLease, poll: time.Second,
+		workers: s.Workers, lease: s.JobLease, poll: time.Second, retryDelay: s.RetryDelay,
 		log: log, metrics: srv.metrics, notify: make(chan struct{}, 1),
 	}
 	srv.queue.handlers = map[string]jobFunc{

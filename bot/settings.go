@@ -40,6 +40,9 @@ type Settings struct {
 	// ConfigRepo is owner/name of the config repo production follows: its
 	// triggers, prices and environments drive the monitor and revert PRs.
 	ConfigRepo string `yaml:"config_repo"`
+	// RetryDelay is the first wait before a failed job is tried again; it
+	// doubles with each attempt (PROMPTGATE_RETRY_DELAY, default 5s).
+	RetryDelay time.Duration `yaml:"retry_delay"`
 	// MonitorInterval overrides promptgate.yaml's monitor.interval when set.
 	MonitorInterval time.Duration `yaml:"monitor_interval"`
 	// Getenv reads provider keys (OPENAI_API_KEY and the api_key_env of each provider).
@@ -128,6 +131,14 @@ func LoadSettings(getenv func(string) string, path string) (*Settings, error) {
 			*dst = f
 		}
 	}
+	s.RetryDelay = file.RetryDelay
+	if v := getenv("PROMPTGATE_RETRY_DELAY"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("PROMPTGATE_RETRY_DELAY: want a duration such as 5s")
+		}
+		s.RetryDelay = d
+	}
 	if v := getenv("PROMPTGATE_JOB_LEASE"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < time.Second {
@@ -166,6 +177,9 @@ func (s *Settings) defaults() {
 	}
 	if s.JobLease <= 0 {
 		s.JobLease = 30 * time.Second
+	}
+	if s.RetryDelay <= 0 {
+		s.RetryDelay = 5 * time.Second
 	}
 	if s.Getenv == nil {
 		s.Getenv = func(string) string { return "" }
