@@ -106,5 +106,3 @@ func short(sha string) string {
 	}
 	return sha
 }
-
-func sortStrings(s []string) { sort.Strings(s) }

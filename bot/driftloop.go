@@ -3,6 +3,8 @@ package bot
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/google/go-github/v62/github"
@@ -58,7 +60,7 @@ func (s *Server) driftOnce(ctx context.Context, snap *snapshot) {
 	cfg := snap.Repo.Config
 	envs := cfg.Drift.Environments
 	if len(envs) == 0 {
-		envs = sortedNames(snap.Repo.Environments)
+		envs = slices.Sorted(maps.Keys(snap.Repo.Environments))
 	}
 	// No response cache here: the point is to ask the provider again.
 	provider, err := evaluator.NewOpenAI(cfg.Providers, s.settings.ProviderEnv, evaluator.OpenAIOptions{Timeout: cfg.Gate.Timeout.D(), Logger: s.log})
@@ -74,7 +76,7 @@ func (s *Server) driftOnce(ctx context.Context, snap *snapshot) {
 			s.log.Warn("drift: no such environment", "environment", envName)
 			continue
 		}
-		for _, name := range sortedNames(env.Entries) {
+		for _, name := range slices.Sorted(maps.Keys(env.Entries)) {
 			log := s.log.With("artifact", name, "environment", envName, "version", env.Entries[name].Version)
 			art, cases, err := liveArtifact(snap, name, env.Entries[name].Version)
 			if err != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -204,9 +206,9 @@ func (m *monitorLoop) tick(ctx context.Context, now time.Time) error {
 	m.mu.Unlock()
 
 	var live []monitor.Live
-	for _, envName := range sortedNames(snap.Repo.Environments) {
+	for _, envName := range slices.Sorted(maps.Keys(snap.Repo.Environments)) {
 		env := snap.Repo.Environments[envName]
-		for _, name := range sortedNames(env.Entries) {
+		for _, name := range slices.Sorted(maps.Keys(env.Entries)) {
 			entry := env.Entries[name]
 			v := entry.Version
 			prev := m.previous(ctx, snap, name, v)
@@ -342,13 +344,4 @@ func (m *monitorLoop) evidence(r monitor.Result, now time.Time) string {
 	row("latency p50", monitor.MetricLatencyP50, ms)
 	row("latency p95", monitor.MetricLatencyP95, ms)
 	return "**Evidence** (" + report.Inline(r.Trigger) + ")\n\n" + b.String()
-}
-
-func sortedNames[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sortStrings(out)
-	return out
 }

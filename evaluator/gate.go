@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
+	"slices"
 	"sort"
 
 	"github.com/promptgate/promptgate/registry"
@@ -241,7 +243,7 @@ func pointerChanges(base, head *registry.Repo) []PointerChange {
 	for name := range head.Environments {
 		envs[name] = true
 	}
-	for _, env := range sortedSet(envs) {
+	for _, env := range slices.Sorted(maps.Keys(envs)) {
 		var b, h map[string]registry.EnvEntry
 		if e := base.Environments[env]; e != nil {
 			b = e.Entries
@@ -256,7 +258,7 @@ func pointerChanges(base, head *registry.Repo) []PointerChange {
 		for n := range h {
 			names[n] = true
 		}
-		for _, n := range sortedSet(names) {
+		for _, n := range slices.Sorted(maps.Keys(names)) {
 			pc := PointerChange{Environment: env, Artifact: n, From: b[n].Version, To: h[n].Version}
 			if c := b[n].Canary; c != nil {
 				pc.CanaryFrom = c.Version
@@ -269,14 +271,5 @@ func pointerChanges(base, head *registry.Repo) []PointerChange {
 			}
 		}
 	}
-	return out
-}
-
-func sortedSet(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
 	return out
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -231,15 +232,9 @@ func suggest(key string, known []string) string {
 		}
 	}
 	if best == "" {
-		return " (known keys: " + strings.Join(sorted(known), ", ") + ")"
+		return " (known keys: " + strings.Join(slices.Sorted(slices.Values(known)), ", ") + ")"
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-func sorted(s []string) []string {
-	out := append([]string(nil), s...)
-	sort.Strings(out)
-	return out
 }
 
 func editDistance(a, b string) int {

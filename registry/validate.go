@@ -5,8 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -157,7 +158,7 @@ func validateConfig(r *Repo) {
 		}
 		names[t.Name] = true
 		if t.Metric != "" && !triggerMetrics[t.Metric] {
-			ps.add(p, at("metric"), "trigger %q: unknown metric %q (one of %s)", t.Name, t.Metric, strings.Join(sortedKeys(triggerMetrics), ", "))
+			ps.add(p, at("metric"), "trigger %q: unknown metric %q (one of %s)", t.Name, t.Metric, strings.Join(slices.Sorted(maps.Keys(triggerMetrics)), ", "))
 		}
 		conds := 0
 		for _, set := range []bool{t.Above != nil, t.Below != nil, t.AbovePreviousBy != nil, t.Op != "" || t.Threshold != nil} {
@@ -191,15 +192,6 @@ func validateConfig(r *Repo) {
 			ps.add(p, t.Node, "trigger %q needs a window, such as 15m", t.Name)
 		}
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func (r *Repo) hasProvider(name string) bool {

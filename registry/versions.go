@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path"
+	"slices"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
@@ -211,9 +213,9 @@ func (g *GitRepo) Tags(name string) ([]int, error) {
 // branch), so a rollback to it can actually run.
 func CheckPointers(r *Repo, g *GitRepo) Problems {
 	var ps Problems
-	for _, envName := range sortedKeys(r.Environments) {
+	for _, envName := range slices.Sorted(maps.Keys(r.Environments)) {
 		e := r.Environments[envName]
-		for _, name := range sortedKeys(e.Entries) {
+		for _, name := range slices.Sorted(maps.Keys(e.Entries)) {
 			entry := e.Entries[name]
 			a, ok := r.Artifacts[name]
 			if !ok {

@@ -168,7 +168,7 @@ func artifactSummary(a *evaluator.ArtifactReport) string {
 	if o.Samples > 0 || o.N == 0 {
 		s.WriteString(" · overall " + rate(o.BasePassRate) + " → " + rate(o.HeadPassRate) + " (" + signed(o.DeltaPP, 1) + " pp)")
 	}
-	s.WriteString(" · " + thousands(len(a.Worse)) + " worse, " + thousands(len(a.Better)) + " better")
+	s.WriteString(" · " + Thousands(len(a.Worse)) + " worse, " + Thousands(len(a.Better)) + " better")
 	if a.Cost.DeltaPct != nil {
 		s.WriteString(" · cost per case " + deltaPct(a.Cost.DeltaPct))
 	} else if a.Cost.BasePerCase == nil || a.Cost.HeadPerCase == nil {
@@ -178,7 +178,7 @@ func artifactSummary(a *evaluator.ArtifactReport) string {
 		s.WriteString(" · p95 latency " + deltaPct(p))
 	}
 	if a.Errors.Base > 0 || a.Errors.Head > 0 {
-		s.WriteString(" · errors " + thousands(a.Errors.Base) + " → " + thousands(a.Errors.Head))
+		s.WriteString(" · errors " + Thousands(a.Errors.Base) + " → " + Thousands(a.Errors.Head))
 	}
 	return s.String()
 }

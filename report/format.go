@@ -78,11 +78,12 @@ func millis(v float64) string {
 
 // tokens renders a mean token count per case.
 func tokens(v float64) string {
-	return thousands(int(math.Round(v)))
+	return Thousands(int(math.Round(v)))
 }
 
 // thousands renders n with comma separators: 5,000.
-func thousands(n int) string {
+// Thousands writes n with comma separators and a true minus sign.
+func Thousands(n int) string {
 	s := strconv.Itoa(n)
 	neg := strings.HasPrefix(s, "-")
 	s = strings.TrimPrefix(s, "-")
@@ -122,7 +123,7 @@ func plural(n int, one, many string) string {
 	if n == 1 {
 		return "1 " + one
 	}
-	return thousands(n) + " " + many
+	return Thousands(n) + " " + many
 }
 
 // icon is the verdict's emoji.

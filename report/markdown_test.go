@@ -65,7 +65,7 @@ func firstDiff(want, got string) string {
 	return ""
 }
 
-func itoa(n int) string { return thousands(n) }
+func itoa(n int) string { return Thousands(n) }
 
 func TestMarkdownFail(t *testing.T) {
 	md := Markdown(failReport(), Options{})

@@ -150,7 +150,7 @@ func problemLines(ps []registry.Problem, vs []registry.VersionCheck, limit int, 
 		lines = append(lines, codeSpan(loc)+": "+Inline(p.Message))
 	}
 	if limit >= 0 && len(lines) > limit {
-		more = "… and " + thousands(len(lines)-limit) + " more"
+		more = "… and " + Thousands(len(lines)-limit) + " more"
 		if detailsURL != "" {
 			more += ": see the full report " + link(detailsURL)
 		}
@@ -222,9 +222,9 @@ func categoryTable(a *evaluator.ArtifactReport, isNew bool, limit int) table {
 		if c.N > 0 && c.Samples == 0 {
 			ev = "no data: every sample was an error"
 		}
-		cells := []string{name, thousands(c.N), before, after, delta, ev}
+		cells := []string{name, Thousands(c.N), before, after, delta, ev}
 		if errs {
-			cells = append(cells, thousands(c.BaseErrors)+" / "+thousands(c.HeadErrors))
+			cells = append(cells, Thousands(c.BaseErrors)+" / "+Thousands(c.HeadErrors))
 		}
 		return cells
 	}
@@ -291,7 +291,7 @@ func errorLine(e evaluator.ErrorCounts) string {
 		return "**Errors**: none on either side."
 	}
 	s := fmt.Sprintf("**Errors** (missing data, not failures): baseline %s (%s) · candidate %s (%s)",
-		thousands(e.Base), rate(e.BaseRate), thousands(e.Head), rate(e.HeadRate))
+		Thousands(e.Base), rate(e.BaseRate), Thousands(e.Head), rate(e.HeadRate))
 	kinds := make([]evaluator.ErrorKind, 0, len(e.ByKind))
 	for k := range e.ByKind {
 		kinds = append(kinds, k)
@@ -304,7 +304,7 @@ func errorLine(e evaluator.ErrorCounts) string {
 	})
 	parts := make([]string, len(kinds))
 	for i, k := range kinds {
-		parts[i] = Inline(string(k)) + " " + thousands(e.ByKind[k])
+		parts[i] = Inline(string(k)) + " " + Thousands(e.ByKind[k])
 	}
 	if len(parts) > 0 {
 		s += " — " + strings.Join(parts, ", ")
@@ -408,7 +408,7 @@ func changeLines(c evaluator.Change, withDiff bool) (lines []string, diffTitle, 
 	for _, p := range c.Params {
 		lines = append(lines, Inline(p))
 	}
-	counts := "+" + thousands(c.PromptAdded) + " " + minus + thousands(c.PromptRemoved) + " lines"
+	counts := "+" + Thousands(c.PromptAdded) + " " + minus + Thousands(c.PromptRemoved) + " lines"
 	switch {
 	case len(c.PromptDiff) == 0 && c.PromptAdded == 0 && c.PromptRemoved == 0:
 		lines = append(lines, "prompt: unchanged")
@@ -488,7 +488,7 @@ func buildExamples(v *artifactView, a *evaluator.ArtifactReport, opts Options, l
 		case len(shown) == 0:
 			v.MoreWorse = seeFull(opts.DetailsURL)
 		case rest > 0:
-			v.MoreWorse = "… and " + thousands(rest) + " more worse " + pluralWord(rest, "case", "cases") + ": " + seeFull(opts.DetailsURL)
+			v.MoreWorse = "… and " + Thousands(rest) + " more worse " + pluralWord(rest, "case", "cases") + ": " + seeFull(opts.DetailsURL)
 		}
 	}
 	if n := len(a.Better); n > 0 {
@@ -510,7 +510,7 @@ func buildExamples(v *artifactView, a *evaluator.ArtifactReport, opts Options, l
 			} else {
 				s += ": "
 			}
-			s += "… and " + thousands(rest) + " more"
+			s += "… and " + Thousands(rest) + " more"
 		}
 		v.Better = s + "."
 	}
@@ -559,7 +559,7 @@ func output(s string, limit int) (code, note string) {
 	}
 	if n := utf8.RuneCountInString(s); limit > 0 && n > limit {
 		s = truncateRunes(s, limit) + "…"
-		note = "_(first " + thousands(limit) + " of " + thousands(n) + " characters)_"
+		note = "_(first " + Thousands(limit) + " of " + Thousands(n) + " characters)_"
 	}
 	return block(s, ""), note
 }

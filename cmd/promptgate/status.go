@@ -17,6 +17,7 @@ import (
 
 	"github.com/promptgate/promptgate/monitor"
 	"github.com/promptgate/promptgate/registry"
+	"github.com/promptgate/promptgate/report"
 	"github.com/promptgate/promptgate/store"
 )
 
@@ -364,7 +365,7 @@ func (r *statusReport) table(w io.Writer) {
 func (col *statusColumn) cell(metric string) string {
 	s := col.stats
 	if metric == monitor.MetricVolume {
-		return thousands(int64(s.Events))
+		return report.Thousands(int(s.Events))
 	}
 	if s.Events == 0 {
 		return "n/a"
@@ -376,11 +377,11 @@ func (col *statusColumn) cell(metric string) string {
 	out := formatStatusValue(metric, *v)
 	switch {
 	case metric == monitor.MetricCostPerEvent && s.CostKnown < s.Events:
-		out += fmt.Sprintf(" (%s of %s known)", thousands(int64(s.CostKnown)), thousands(int64(s.Events)))
+		out += fmt.Sprintf(" (%s of %s known)", report.Thousands(int(s.CostKnown)), report.Thousands(int(s.Events)))
 	case metric == monitor.MetricDontKnowRate && s.DontKnowKnown < s.Events:
-		out += fmt.Sprintf(" (of %s reporting)", thousands(int64(s.DontKnowKnown)))
+		out += fmt.Sprintf(" (of %s reporting)", report.Thousands(int(s.DontKnowKnown)))
 	case metric == monitor.MetricRatingAvg:
-		out += fmt.Sprintf(" (%s rated)", thousands(int64(s.Ratings)))
+		out += fmt.Sprintf(" (%s rated)", report.Thousands(int(s.Ratings)))
 	}
 	return out
 }
@@ -408,7 +409,7 @@ func (r *statusReport) deltaCell(metric string) string {
 	var out string
 	switch metric {
 	case monitor.MetricVolume:
-		out = sign(*d) + thousands(int64(a))
+		out = sign(*d) + report.Thousands(int(a))
 	case monitor.MetricEscalationRate, monitor.MetricDontKnowRate, monitor.MetricErrorRate:
 		if a < 0.05 {
 			return "0.0 pts"
@@ -435,9 +436,9 @@ func formatStatusValue(metric string, v float64) string {
 	case monitor.MetricCostPerEvent:
 		return usd(v)
 	case monitor.MetricLatencyP50, monitor.MetricLatencyP95:
-		return thousands(int64(math.Round(v))) + " ms"
+		return report.Thousands(int(math.Round(v))) + " ms"
 	case monitor.MetricVolume:
-		return thousands(int64(math.Round(v)))
+		return report.Thousands(int(math.Round(v)))
 	}
 	return strconv.FormatFloat(v, 'f', 2, 64)
 }
@@ -458,29 +459,11 @@ func usd(v float64) string {
 	return "$" + s
 }
 
-// thousands writes n with comma separators.
-func thousands(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	if neg {
-		b.WriteByte('-')
-	}
-	for i, ch := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(ch)
-	}
-	return b.String()
-}
-
 func plural(n int, word string) string {
 	if n == 1 {
 		return "1 " + word
 	}
-	return thousands(int64(n)) + " " + word + "s"
+	return report.Thousands(int(n)) + " " + word + "s"
 }
 
 // sqliteFile returns the file of a SQLite store URL in plain path or
