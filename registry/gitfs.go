@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -220,18 +221,22 @@ func (g *GitRepo) FSAt(rev string) (fs.FS, *object.Commit, error) {
 	return fsys, c, err
 }
 
+// relPath is dir relative to the work tree root, slash-separated, with
+// symlinks resolved on both sides (temp dirs are often behind one).
 func relPath(root, dir string) (string, error) {
-	absRoot, err := absClean(root)
-	if err != nil {
-		return "", err
+	abs := func(p string) string {
+		a, err := filepath.Abs(p)
+		if err != nil {
+			return p
+		}
+		if real, err := filepath.EvalSymlinks(a); err == nil {
+			a = real
+		}
+		return a
 	}
-	absDir, err := absClean(dir)
-	if err != nil {
-		return "", err
-	}
-	rel, err := filepathRel(absRoot, absDir)
+	rel, err := filepath.Rel(abs(root), abs(dir))
 	if err != nil {
 		return "", fmt.Errorf("%s is not inside %s: %w", dir, root, err)
 	}
-	return rel, nil
+	return filepath.ToSlash(rel), nil
 }

@@ -352,7 +352,7 @@ func validateEnvironment(r *Repo, e *Environment) {
 	for name, entry := range e.Entries {
 		a, ok := r.Artifacts[name]
 		if !ok {
-			ps.add(e.Path, keyOf(e.Node, name), "unknown artifact %q (no artifacts/%s.yaml)", name, name)
+			ps.add(e.Path, fieldNode(e.Node, name), "unknown artifact %q (no artifacts/%s.yaml)", name, name)
 			continue
 		}
 		check := func(n *yaml.Node, v int, what string) {
@@ -379,8 +379,6 @@ func validateEnvironment(r *Repo, e *Environment) {
 		}
 	}
 }
-
-func keyOf(n *yaml.Node, key string) *yaml.Node { return fieldNode(n, key) }
 
 // compileSchema checks that an output_schema is a valid JSON Schema.
 func compileSchema(schema map[string]any) error {
